@@ -1,0 +1,345 @@
+//! The agent's configuration: a TOML file (every key is documented in
+//! `brokerwatch-agent.example.toml`), overridden by command-line flags.
+//! Every bad value is reported in one line naming the key and what to do.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use brokerwatch_common::parse_duration;
+use serde::Deserialize;
+
+use crate::sources::{disk, one_line, HostPaths, NameFilter};
+
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:9797";
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    broker_id: Option<i64>,
+    listen: Option<String>,
+    interval: Option<String>,
+    collector: Option<String>,
+    proc_path: Option<PathBuf>,
+    sys_path: Option<PathBuf>,
+    log_level: Option<String>,
+    #[serde(default)]
+    disk: FilterSection,
+    #[serde(default)]
+    network: FilterSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilterSection {
+    include: Option<String>,
+    exclude: Option<String>,
+}
+
+/// Values given on the command line; each wins over the file's.
+#[derive(Debug, Default, Clone)]
+pub struct Flags {
+    pub broker_id: Option<i64>,
+    pub listen: Option<String>,
+    pub interval: Option<String>,
+    pub collector: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub broker_id: i32,
+    pub listen: SocketAddr,
+    pub interval: Duration,
+    pub collector: Option<String>,
+    pub paths: HostPaths,
+    pub disk_filter: NameFilter,
+    pub network_filter: NameFilter,
+    pub log_level: tracing::Level,
+}
+
+/// Reads and validates the config file (if any) with the flags on top.
+pub fn load(path: Option<&Path>, flags: &Flags) -> Result<Config, String> {
+    match path {
+        None => from_toml("", "command line", flags),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                format!(
+                    "config {}: cannot read it ({e}); check the --config path",
+                    path.display()
+                )
+            })?;
+            from_toml(&text, &format!("config {}", path.display()), flags)
+        }
+    }
+}
+
+/// Validates a config text; `origin` names it in errors.
+pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, String> {
+    let file: FileConfig = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|span| format!(" line {}", text[..span.start].matches('\n').count() + 1))
+            .unwrap_or_default();
+        format!("{origin}{line}: {}", one_line(e.message()))
+    })?;
+    let fail = |key: &str, problem: String| format!("{origin}: {key}: {problem}");
+
+    let broker_id = flags.broker_id.or(file.broker_id).ok_or_else(|| {
+        fail(
+            "broker_id",
+            "not set; pass --broker-id N or set broker_id to this host's Kafka broker.id".into(),
+        )
+    })?;
+    let broker_id = i32::try_from(broker_id)
+        .ok()
+        .filter(|id| *id >= 0)
+        .ok_or_else(|| {
+            fail(
+                "broker_id",
+                format!("{broker_id} is not a Kafka broker id (0 to 2147483647)"),
+            )
+        })?;
+
+    let listen_text = flags
+        .listen
+        .clone()
+        .or(file.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.into());
+    let listen: SocketAddr = listen_text.parse().map_err(|_| {
+        fail(
+            "listen",
+            format!(
+                "{listen_text:?} is not an address; write it like 0.0.0.0:9797 or 127.0.0.1:9797"
+            ),
+        )
+    })?;
+
+    let interval = match flags.interval.clone().or(file.interval) {
+        None => DEFAULT_INTERVAL,
+        Some(text) => parse_duration(&text).map_err(|e| fail("interval", e))?,
+    };
+    if !(MIN_INTERVAL..=MAX_INTERVAL).contains(&interval) {
+        return Err(fail(
+            "interval",
+            format!(
+                "{} is out of range; use 100ms to 1h",
+                humantime::format_duration(interval)
+            ),
+        ));
+    }
+
+    let collector = flags
+        .collector
+        .clone()
+        .or(file.collector)
+        .filter(|url| !url.is_empty());
+    if let Some(url) = &collector {
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"));
+        if rest.is_none_or(|host| host.is_empty() || host.starts_with('/')) {
+            return Err(fail(
+                "collector",
+                format!(
+                    "{url:?} is not a collector URL; write it like http://collector.example:9798"
+                ),
+            ));
+        }
+    }
+
+    let log_level = match file.log_level.as_deref().unwrap_or("info") {
+        level @ ("error" | "warn" | "info" | "debug" | "trace") => {
+            level.parse().expect("known level")
+        }
+        other => {
+            return Err(fail(
+                "log_level",
+                format!("{other:?} is not one of error, warn, info, debug, trace"),
+            ))
+        }
+    };
+
+    let defaults = HostPaths::default();
+    let paths = HostPaths {
+        proc: file.proc_path.unwrap_or(defaults.proc),
+        sys: file.sys_path.unwrap_or(defaults.sys),
+    };
+    let disk_exclude = file
+        .disk
+        .exclude
+        .as_deref()
+        .unwrap_or(disk::DEFAULT_EXCLUDE);
+    let disk_filter = NameFilter::new(file.disk.include.as_deref(), Some(disk_exclude), "disk")
+        .map_err(|e| format!("{origin}: {e}"))?;
+    let network_filter = NameFilter::new(
+        file.network.include.as_deref(),
+        file.network.exclude.as_deref(),
+        "network",
+    )
+    .map_err(|e| format!("{origin}: {e}"))?;
+
+    Ok(Config {
+        broker_id,
+        listen,
+        interval,
+        collector,
+        paths,
+        disk_filter,
+        network_filter,
+        log_level,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags_with_id() -> Flags {
+        Flags {
+            broker_id: Some(1),
+            ..Flags::default()
+        }
+    }
+
+    fn error(text: &str) -> String {
+        from_toml(text, "config agent.toml", &Flags::default()).unwrap_err()
+    }
+
+    #[test]
+    fn defaults_need_only_a_broker_id() {
+        let config = from_toml("", "command line", &flags_with_id()).unwrap();
+        assert_eq!(config.broker_id, 1);
+        assert_eq!(config.listen, "0.0.0.0:9797".parse().unwrap());
+        assert_eq!(config.interval, Duration::from_secs(10));
+        assert_eq!(config.collector, None);
+        assert_eq!(config.paths.proc, PathBuf::from("/proc"));
+        assert!(!config.disk_filter.accepts("sda1") && config.disk_filter.accepts("sda"));
+        assert!(config.network_filter.accepts("lo"));
+    }
+
+    #[test]
+    fn the_example_file_documents_every_key_and_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("brokerwatch-agent.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let config = from_toml(&text, "example", &Flags::default()).unwrap();
+        assert_eq!(config.broker_id, 1);
+        assert_eq!(config.interval, Duration::from_secs(10));
+        for key in [
+            "broker_id",
+            "listen",
+            "interval",
+            "collector",
+            "proc_path",
+            "sys_path",
+            "log_level",
+            "[disk]",
+            "[network]",
+            "include",
+            "exclude",
+        ] {
+            assert!(
+                text.contains(&format!("\n{key}")) || text.contains(&format!("\n# {key}")),
+                "{key} undocumented"
+            );
+        }
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let flags = Flags {
+            broker_id: Some(4),
+            listen: Some("127.0.0.1:0".into()),
+            interval: Some("250ms".into()),
+            collector: Some("https://collector:9798".into()),
+        };
+        let config = from_toml(
+            "broker_id = 2\nlisten = \"0.0.0.0:1\"\ninterval = \"1m\"\n",
+            "f",
+            &flags,
+        )
+        .unwrap();
+        assert_eq!(config.broker_id, 4);
+        assert_eq!(config.listen.to_string(), "127.0.0.1:0");
+        assert_eq!(config.interval, Duration::from_millis(250));
+        assert_eq!(config.collector.as_deref(), Some("https://collector:9798"));
+    }
+
+    #[test]
+    fn every_bad_value_gets_one_line_naming_the_key() {
+        let cases = [
+            (
+                "",
+                "config agent.toml: broker_id: not set; pass --broker-id N",
+            ),
+            (
+                "broker_id = -3",
+                "config agent.toml: broker_id: -3 is not a Kafka broker id",
+            ),
+            (
+                "broker_id = 1\nlisten = \"localhost\"",
+                "config agent.toml: listen: \"localhost\" is not an address",
+            ),
+            (
+                "broker_id = 1\ninterval = \"soon\"",
+                "config agent.toml: interval: invalid duration \"soon\"",
+            ),
+            (
+                "broker_id = 1\ninterval = \"5ms\"",
+                "config agent.toml: interval: 5ms is out of range",
+            ),
+            (
+                "broker_id = 1\ncollector = \"collector:9798\"",
+                "config agent.toml: collector: \"collector:9798\" is not a collector URL",
+            ),
+            (
+                "broker_id = 1\nlog_level = \"loud\"",
+                "config agent.toml: log_level: \"loud\" is not one of",
+            ),
+            (
+                "broker_id = 1\n[disk]\nexclude = \"(\"",
+                "config agent.toml: disk.exclude: invalid regular expression \"(\"",
+            ),
+            (
+                "broker_id = 1\n[network]\ninclude = \"[\"",
+                "config agent.toml: network.include: invalid regular expression",
+            ),
+            (
+                "broker_id = 1\nlisten_addr = \"x\"",
+                "config agent.toml line 2: unknown field `listen_addr`",
+            ),
+            (
+                "broker_id = \"one\"",
+                "config agent.toml line 1: invalid type: string \"one\"",
+            ),
+            ("broker_id = 1\n[disk\n", "config agent.toml line 2: "),
+        ];
+        for (text, expected) in cases {
+            let err = error(text);
+            assert!(
+                err.starts_with(expected),
+                "for {text:?}:\n got {err:?}\nwant {expected:?}..."
+            );
+            assert!(
+                !err.contains('\n'),
+                "multi-line error for {text:?}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unreadable_file_says_which_and_what_to_check() {
+        let err = load(
+            Some(Path::new("/nonexistent/agent.toml")),
+            &Flags::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("config /nonexistent/agent.toml: cannot read it ("),
+            "{err}"
+        );
+        assert!(err.ends_with("check the --config path"), "{err}");
+    }
+}

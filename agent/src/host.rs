@@ -1,0 +1,319 @@
+//! One collection cycle over the host sources: read every kernel file once,
+//! keep the previous reading, and turn the pair into the interval report.
+//! A source that fails leaves its part empty and the others carry on.
+
+use std::time::Instant;
+
+use brokerwatch_common::{FileDescriptorReport, HostReport, MemoryReport};
+
+use crate::sources::{
+    cpu, disk, filefd, memory, netdev, read_text, tcp, HostPaths, NameFilter, SourceError,
+};
+
+/// The host sources, as the `source` label of the agent's own metrics names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    Cpu,
+    Disk,
+    Network,
+    Tcp,
+    Memory,
+    FileFd,
+}
+
+impl Source {
+    pub const ALL: [Source; 6] = [
+        Source::Cpu,
+        Source::Disk,
+        Source::Network,
+        Source::Tcp,
+        Source::Memory,
+        Source::FileFd,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Cpu => "cpu",
+            Source::Disk => "disk",
+            Source::Network => "network",
+            Source::Tcp => "tcp",
+            Source::Memory => "memory",
+            Source::FileFd => "filefd",
+        }
+    }
+}
+
+/// Raw counters and levels read at one instant. `None` (or an empty list)
+/// where the source failed.
+#[derive(Debug, Clone)]
+pub struct HostReading {
+    pub at: Instant,
+    pub cpu: Option<cpu::CpuSeconds>,
+    pub disks: Vec<disk::DiskStat>,
+    pub interfaces: Vec<netdev::Interface>,
+    pub tcp: Option<(tcp::SnmpTcp, tcp::Sockstat)>,
+    pub memory: Option<MemoryReport>,
+    pub file_descriptors: Option<FileDescriptorReport>,
+}
+
+/// What one cycle produced: the reading, the interval report against the
+/// previous reading, and the sources that failed (with why).
+#[derive(Debug)]
+pub struct Cycle {
+    pub reading: HostReading,
+    pub report: HostReport,
+    pub errors: Vec<(Source, SourceError)>,
+}
+
+pub struct HostSources {
+    paths: HostPaths,
+    disk_filter: NameFilter,
+    network_filter: NameFilter,
+    ticks_per_second: u64,
+    previous: Option<HostReading>,
+}
+
+impl HostSources {
+    pub fn new(paths: HostPaths, disk_filter: NameFilter, network_filter: NameFilter) -> Self {
+        HostSources {
+            paths,
+            disk_filter,
+            network_filter,
+            ticks_per_second: procfs::ticks_per_second(),
+            previous: None,
+        }
+    }
+
+    /// Reads every source once and reports the interval since the last call.
+    pub fn collect(&mut self) -> Cycle {
+        let mut errors = Vec::new();
+        let cpu = keep(&mut errors, Source::Cpu, self.read_cpu());
+        let disks = keep(&mut errors, Source::Disk, self.read_disks());
+        let interfaces = keep(&mut errors, Source::Network, self.read_interfaces());
+        let tcp = keep(&mut errors, Source::Tcp, self.read_tcp());
+        let memory = keep(
+            &mut errors,
+            Source::Memory,
+            self.read_parsed("meminfo", memory::parse_meminfo),
+        );
+        let file_descriptors = keep(
+            &mut errors,
+            Source::FileFd,
+            self.read_parsed("sys/fs/file-nr", filefd::parse_file_nr),
+        );
+
+        let (disks, garbled) = disks.unwrap_or_default();
+        if !garbled.is_empty() {
+            let path = self.paths.proc_file("diskstats");
+            errors.push((
+                Source::Disk,
+                SourceError::parse(&path, format!("skipped {}", garbled.join("; "))),
+            ));
+        }
+        let reading = HostReading {
+            at: Instant::now(),
+            cpu,
+            disks,
+            interfaces: interfaces.unwrap_or_default(),
+            tcp,
+            memory,
+            file_descriptors,
+        };
+        let report = match &self.previous {
+            Some(previous) => interval(previous, &reading),
+            None => HostReport {
+                memory: reading.memory.clone(),
+                file_descriptors: reading.file_descriptors.clone(),
+                ..HostReport::default()
+            },
+        };
+        self.previous = Some(reading.clone());
+        Cycle {
+            reading,
+            report,
+            errors,
+        }
+    }
+
+    fn read_parsed<T>(
+        &self,
+        relative: &str,
+        parse: fn(&str) -> Result<T, String>,
+    ) -> Result<T, SourceError> {
+        let path = self.paths.proc_file(relative);
+        parse(&read_text(&path)?).map_err(|e| SourceError::parse(&path, e))
+    }
+
+    fn read_cpu(&self) -> Result<cpu::CpuSeconds, SourceError> {
+        let path = self.paths.proc_file("stat");
+        cpu::parse_stat(&read_text(&path)?, self.ticks_per_second)
+            .map_err(|e| SourceError::parse(&path, e))
+    }
+
+    fn read_disks(&self) -> Result<(Vec<disk::DiskStat>, Vec<String>), SourceError> {
+        let parsed = disk::parse_diskstats(
+            &read_text(&self.paths.proc_file("diskstats"))?,
+            &self.disk_filter,
+        );
+        Ok((parsed.disks, parsed.garbled))
+    }
+
+    fn read_interfaces(&self) -> Result<Vec<netdev::Interface>, SourceError> {
+        let path = self.paths.proc_file("net/dev");
+        let counters = netdev::parse_net_dev(&read_text(&path)?, &self.network_filter)
+            .map_err(|e| SourceError::parse(&path, e))?;
+        Ok(counters
+            .into_iter()
+            .map(|counters| {
+                // No speed file (or -1) is normal for virtual links: not an error.
+                let speed_path = self
+                    .paths
+                    .sys_file(&format!("class/net/{}/speed", counters.name));
+                let speed_bytes_per_second = std::fs::read_to_string(speed_path)
+                    .ok()
+                    .and_then(|text| netdev::parse_speed(&text));
+                netdev::Interface {
+                    counters,
+                    speed_bytes_per_second,
+                }
+            })
+            .collect())
+    }
+
+    fn read_tcp(&self) -> Result<(tcp::SnmpTcp, tcp::Sockstat), SourceError> {
+        Ok((
+            self.read_parsed("net/snmp", tcp::parse_snmp)?,
+            self.read_parsed("net/sockstat", tcp::parse_sockstat)?,
+        ))
+    }
+}
+
+/// The value of a source that read well; a failed one is noted in `errors`.
+fn keep<T>(
+    errors: &mut Vec<(Source, SourceError)>,
+    source: Source,
+    result: Result<T, SourceError>,
+) -> Option<T> {
+    result.map_err(|e| errors.push((source, e))).ok()
+}
+
+/// The interval report between two readings: rates need both, levels only the latest.
+pub fn interval(previous: &HostReading, current: &HostReading) -> HostReport {
+    let elapsed = current.at.duration_since(previous.at).as_secs_f64();
+    HostReport {
+        cpu: previous
+            .cpu
+            .as_ref()
+            .zip(current.cpu.as_ref())
+            .and_then(|(before, now)| cpu::interval(before, now)),
+        disks: disk::interval(&previous.disks, &current.disks, elapsed),
+        interfaces: netdev::interval(&previous.interfaces, &current.interfaces, elapsed),
+        tcp: previous
+            .tcp
+            .as_ref()
+            .zip(current.tcp.as_ref())
+            .map(|((before, _), (now, sockets))| tcp::interval(before, now, sockets, elapsed)),
+        memory: current.memory.clone(),
+        file_descriptors: current.file_descriptors.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn fixture_host(dir: &Path) {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let copies = [
+            ("stat_broker", "proc/stat"),
+            ("diskstats_5.5", "proc/diskstats"),
+            ("net_dev_broker", "proc/net/dev"),
+            ("net_snmp_broker", "proc/net/snmp"),
+            ("net_sockstat_broker", "proc/net/sockstat"),
+            ("meminfo_broker", "proc/meminfo"),
+            ("file-nr", "proc/sys/fs/file-nr"),
+        ];
+        for (from, to) in copies {
+            let target = dir.join(to);
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(fixtures.join(from), target).unwrap();
+        }
+        std::fs::create_dir_all(dir.join("sys/class/net/ens1f0")).unwrap();
+        std::fs::write(dir.join("sys/class/net/ens1f0/speed"), "25000\n").unwrap();
+    }
+
+    fn sources(dir: &Path) -> HostSources {
+        HostSources::new(
+            HostPaths {
+                proc: dir.join("proc"),
+                sys: dir.join("sys"),
+            },
+            NameFilter::new(None, Some(disk::DEFAULT_EXCLUDE), "disk").unwrap(),
+            NameFilter::new(None, Some("^lo$"), "network").unwrap(),
+        )
+    }
+
+    #[test]
+    fn reads_every_source_from_a_fixture_host() {
+        let dir = tempfile::tempdir().unwrap();
+        fixture_host(dir.path());
+        let mut host = sources(dir.path());
+        let first = host.collect();
+        assert!(first.errors.is_empty(), "{:?}", first.errors);
+        assert_eq!(first.reading.cpu.as_ref().unwrap().cpus, 16);
+        assert_eq!(first.reading.disks.len(), 6);
+        let names: Vec<&str> = first
+            .reading
+            .interfaces
+            .iter()
+            .map(|i| i.counters.name.as_str())
+            .collect();
+        assert_eq!(names, ["bond0", "docker0", "ens1f0", "ens1f1"]);
+        let ens1f0 = &first.reading.interfaces[2];
+        assert_eq!(ens1f0.speed_bytes_per_second, Some(3_125_000_000.0));
+        assert_eq!(first.reading.interfaces[0].speed_bytes_per_second, None);
+        // The first cycle has levels but no rates yet.
+        assert!(first.report.cpu.is_none() && first.report.disks.is_empty());
+        assert_eq!(
+            first.report.file_descriptors.as_ref().unwrap().allocated,
+            310
+        );
+
+        let second = host.collect();
+        assert_eq!(second.report.disks.len(), 6);
+        assert_eq!(second.report.interfaces.len(), 4);
+        assert!(second.report.tcp.is_some());
+        // Unchanged files: nothing moved, so no CPU interval and zero rates.
+        assert!(second.report.cpu.is_none());
+        assert_eq!(second.report.disks[0].utilization_ratio, 0.0);
+    }
+
+    #[test]
+    fn a_missing_or_garbled_file_fails_only_its_own_source() {
+        let dir = tempfile::tempdir().unwrap();
+        fixture_host(dir.path());
+        std::fs::remove_file(dir.path().join("proc/net/snmp")).unwrap();
+        std::fs::write(dir.path().join("proc/meminfo"), "MemTotal: x kB\n").unwrap();
+        let mut diskstats = std::fs::read_to_string(dir.path().join("proc/diskstats")).unwrap();
+        diskstats.push_str("   8 48 sdd 12 garbled\n");
+        std::fs::write(dir.path().join("proc/diskstats"), diskstats).unwrap();
+
+        let cycle = sources(dir.path()).collect();
+        let failed: Vec<&str> = cycle.errors.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(failed, ["tcp", "memory", "disk"]);
+        assert!(cycle.reading.tcp.is_none() && cycle.reading.memory.is_none());
+        assert_eq!(cycle.reading.disks.len(), 6, "the good disk lines are kept");
+        assert!(cycle.reading.cpu.is_some() && cycle.reading.file_descriptors.is_some());
+        let disk_error = cycle.errors[2].1.to_string();
+        assert!(
+            disk_error.contains("diskstats") && disk_error.contains("line 13"),
+            "{disk_error}"
+        );
+        let tcp_error = cycle.errors[0].1.to_string();
+        assert!(
+            tcp_error.starts_with("cannot read ") && tcp_error.contains("net/snmp"),
+            "{tcp_error}"
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! brokerwatch-agent: reads a broker host every interval and serves what it
+//! read on `/metrics` for Prometheus.
+
+pub mod config;
+pub mod host;
+pub mod metrics;
+pub mod server;
+pub mod sources;

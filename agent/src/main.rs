@@ -1,0 +1,96 @@
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use brokerwatch_agent::config::{self, Flags};
+use clap::Parser;
+
+/// Per-broker-host agent of brokerwatch: reads the host every interval and
+/// serves it on /metrics for Prometheus.
+#[derive(Parser, Debug)]
+#[command(name = "brokerwatch-agent", version)]
+struct Cli {
+    /// TOML config file (see brokerwatch-agent.example.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address for /metrics [default: 0.0.0.0:9797].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Collection interval, e.g. 10s [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    interval: Option<String>,
+    /// This host's Kafka broker.id.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    broker_id: Option<i64>,
+    /// Collector URL to report to.
+    #[arg(long, value_name = "URL")]
+    collector: Option<String>,
+    /// Validate the configuration and exit.
+    #[arg(long)]
+    check_config: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let flags = Flags {
+        broker_id: cli.broker_id,
+        listen: cli.listen,
+        interval: cli.interval,
+        collector: cli.collector,
+    };
+    let config = match config::load(cli.config.as_deref(), &flags) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("brokerwatch-agent: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.check_config {
+        println!(
+            "config OK: broker_id={} listen={} interval={}",
+            config.broker_id,
+            config.listen,
+            humantime::format_duration(config.interval)
+        );
+        return ExitCode::SUCCESS;
+    }
+    tracing_subscriber::fmt()
+        .with_max_level(config.log_level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("brokerwatch-agent: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(brokerwatch_agent::server::run(config, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("brokerwatch-agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what systemd sends on stop).
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,614 @@
+//! The agent's `/metrics`: kernel counters exported as counters with the
+//! kernel's own values (so `rate()` works and resets are the kernel's), the
+//! interval figures as gauges, and the agent's own health.
+//!
+//! Host series are rebuilt from each cycle's reading, the way node_exporter's
+//! const metrics are: a disk or interface that disappears stops being exported.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use brokerwatch_common::HostReport;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{self, MetricFamily, MetricType};
+use prometheus::{Encoder, Gauge, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+
+use crate::host::{HostReading, Source};
+use crate::sources::disk::SECTOR_BYTES;
+
+/// Builds metric families for one exposition.
+#[derive(Default)]
+pub struct Families(Vec<MetricFamily>);
+
+pub struct Family<'a>(&'a mut MetricFamily);
+
+impl Families {
+    pub fn counter(&mut self, name: &str, help: &str) -> Family<'_> {
+        self.family(name, help, MetricType::COUNTER)
+    }
+
+    pub fn gauge(&mut self, name: &str, help: &str) -> Family<'_> {
+        self.family(name, help, MetricType::GAUGE)
+    }
+
+    fn family(&mut self, name: &str, help: &str, kind: MetricType) -> Family<'_> {
+        let mut family = MetricFamily::default();
+        family.set_name(name.to_owned());
+        family.set_help(help.to_owned());
+        family.set_field_type(kind);
+        self.0.push(family);
+        Family(self.0.last_mut().expect("just pushed"))
+    }
+
+    pub fn into_vec(self) -> Vec<MetricFamily> {
+        self.0
+    }
+}
+
+impl Family<'_> {
+    pub fn add(&mut self, labels: &[(&str, &str)], value: f64) -> &mut Self {
+        let mut metric = proto::Metric::default();
+        metric.set_label(
+            labels
+                .iter()
+                .map(|(name, value)| {
+                    let mut pair = proto::LabelPair::default();
+                    pair.set_name((*name).to_owned());
+                    pair.set_value((*value).to_owned());
+                    pair
+                })
+                .collect(),
+        );
+        if self.0.get_field_type() == MetricType::COUNTER {
+            let mut counter = proto::Counter::default();
+            counter.set_value(value);
+            metric.set_counter(counter);
+        } else {
+            let mut gauge = proto::Gauge::default();
+            gauge.set_value(value);
+            metric.set_gauge(gauge);
+        }
+        self.0.mut_metric().push(metric);
+        self
+    }
+
+    pub fn value(&mut self, value: f64) -> &mut Self {
+        self.add(&[], value)
+    }
+}
+
+/// The host series for one cycle: counters from the reading, interval
+/// figures from the report.
+pub fn host_families(reading: &HostReading, report: &HostReport) -> Vec<MetricFamily> {
+    let mut f = Families::default();
+    if let Some(cpu) = &reading.cpu {
+        let mut seconds = f.counter(
+            "brokerwatch_cpu_seconds_total",
+            "CPU time spent in each mode, summed over all CPUs.",
+        );
+        for (mode, value) in cpu.by_mode() {
+            seconds.add(&[("mode", mode)], value);
+        }
+        f.gauge("brokerwatch_cpu_count", "Number of CPUs in /proc/stat.")
+            .value(cpu.cpus as f64);
+    }
+    if let Some(cpu) = &report.cpu {
+        f.gauge(
+            "brokerwatch_cpu_utilization_ratio",
+            "Share of CPU time neither idle nor in iowait over the last interval.",
+        )
+        .value(cpu.utilization_ratio);
+        f.gauge(
+            "brokerwatch_cpu_iowait_ratio",
+            "Share of CPU time idle with I/O outstanding over the last interval.",
+        )
+        .value(cpu.iowait_ratio);
+    }
+    disk_families(&mut f, reading, report);
+    network_families(&mut f, reading, report);
+    if let Some((snmp, sockets)) = &reading.tcp {
+        f.counter(
+            "brokerwatch_tcp_segments_sent_total",
+            "TCP segments sent (Tcp: OutSegs).",
+        )
+        .value(snmp.segments_sent as f64);
+        f.counter(
+            "brokerwatch_tcp_retransmitted_segments_total",
+            "TCP segments retransmitted (Tcp: RetransSegs).",
+        )
+        .value(snmp.retransmitted_segments as f64);
+        f.gauge(
+            "brokerwatch_tcp_established_connections",
+            "TCP connections in ESTABLISHED or CLOSE_WAIT.",
+        )
+        .value(snmp.established_connections as f64);
+        f.gauge("brokerwatch_tcp_sockets_in_use", "TCP sockets in use.")
+            .value(sockets.sockets_in_use as f64);
+        f.gauge(
+            "brokerwatch_tcp_time_wait_sockets",
+            "TCP sockets in TIME_WAIT.",
+        )
+        .value(sockets.time_wait_sockets as f64);
+        f.gauge(
+            "brokerwatch_tcp_orphan_sockets",
+            "TCP sockets no longer attached to a process.",
+        )
+        .value(sockets.orphan_sockets as f64);
+    }
+    if let Some(tcp) = &report.tcp {
+        f.gauge(
+            "brokerwatch_tcp_retransmit_ratio",
+            "Retransmitted over sent TCP segments in the last interval.",
+        )
+        .value(tcp.retransmit_ratio);
+    }
+    if let Some(m) = &reading.memory {
+        let levels = [
+            (
+                "brokerwatch_memory_total_bytes",
+                "Usable RAM (MemTotal).",
+                m.total_bytes,
+            ),
+            (
+                "brokerwatch_memory_available_bytes",
+                "Memory available for new work without swapping (MemAvailable).",
+                m.available_bytes,
+            ),
+            (
+                "brokerwatch_memory_page_cache_bytes",
+                "Page cache (Cached): what serves Kafka consumers from memory.",
+                m.page_cache_bytes,
+            ),
+            (
+                "brokerwatch_memory_dirty_bytes",
+                "Page cache waiting to be written to disk (Dirty).",
+                m.dirty_bytes,
+            ),
+            (
+                "brokerwatch_memory_writeback_bytes",
+                "Page cache being written to disk now (Writeback).",
+                m.writeback_bytes,
+            ),
+            (
+                "brokerwatch_memory_swap_used_bytes",
+                "Swap in use (SwapTotal - SwapFree).",
+                m.swap_used_bytes,
+            ),
+        ];
+        for (name, help, value) in levels {
+            f.gauge(name, help).value(value as f64);
+        }
+    }
+    if let Some(fd) = &reading.file_descriptors {
+        f.gauge(
+            "brokerwatch_filefd_allocated",
+            "File handles allocated system-wide (/proc/sys/fs/file-nr).",
+        )
+        .value(fd.allocated as f64);
+        f.gauge(
+            "brokerwatch_filefd_maximum",
+            "System-wide limit on file handles (fs.file-max).",
+        )
+        .value(fd.maximum as f64);
+    }
+    f.into_vec()
+}
+
+fn disk_families(f: &mut Families, reading: &HostReading, report: &HostReport) {
+    let disks = &reading.disks;
+    type Field = fn(&crate::sources::disk::DiskStat) -> Option<f64>;
+    let counters: [(&str, &str, Field); 16] = [
+        (
+            "brokerwatch_disk_reads_completed_total",
+            "Reads completed.",
+            |d| Some(d.reads as f64),
+        ),
+        (
+            "brokerwatch_disk_reads_merged_total",
+            "Adjacent reads merged before completion.",
+            |d| Some(d.merged as f64),
+        ),
+        ("brokerwatch_disk_read_bytes_total", "Bytes read.", |d| {
+            Some(bytes(d.sectors_read))
+        }),
+        (
+            "brokerwatch_disk_read_time_seconds_total",
+            "Time spent on reads.",
+            |d| Some(ms(d.time_reading)),
+        ),
+        (
+            "brokerwatch_disk_writes_completed_total",
+            "Writes completed.",
+            |d| Some(d.writes as f64),
+        ),
+        (
+            "brokerwatch_disk_writes_merged_total",
+            "Adjacent writes merged before completion.",
+            |d| Some(d.writes_merged as f64),
+        ),
+        (
+            "brokerwatch_disk_written_bytes_total",
+            "Bytes written.",
+            |d| Some(bytes(d.sectors_written)),
+        ),
+        (
+            "brokerwatch_disk_write_time_seconds_total",
+            "Time spent on writes.",
+            |d| Some(ms(d.time_writing)),
+        ),
+        (
+            "brokerwatch_disk_io_time_seconds_total",
+            "Time the device had I/O in flight (rate() of it is %util).",
+            |d| Some(ms(d.time_in_progress)),
+        ),
+        (
+            "brokerwatch_disk_io_time_weighted_seconds_total",
+            "Time spent on I/O weighted by requests in flight (rate() of it is the queue length).",
+            |d| Some(ms(d.weighted_time_in_progress)),
+        ),
+        (
+            "brokerwatch_disk_discards_completed_total",
+            "Discards completed (Linux 4.18+).",
+            |d| d.discards.map(|v| v as f64),
+        ),
+        (
+            "brokerwatch_disk_discards_merged_total",
+            "Adjacent discards merged (Linux 4.18+).",
+            |d| d.discards_merged.map(|v| v as f64),
+        ),
+        (
+            "brokerwatch_disk_discarded_bytes_total",
+            "Bytes discarded (Linux 4.18+).",
+            |d| d.sectors_discarded.map(bytes),
+        ),
+        (
+            "brokerwatch_disk_discard_time_seconds_total",
+            "Time spent on discards (Linux 4.18+).",
+            |d| d.time_discarding.map(ms),
+        ),
+        (
+            "brokerwatch_disk_flush_requests_total",
+            "Flush requests completed (Linux 5.5+).",
+            |d| d.flushes.map(|v| v as f64),
+        ),
+        (
+            "brokerwatch_disk_flush_requests_time_seconds_total",
+            "Time spent on flushes (Linux 5.5+).",
+            |d| d.time_flushing.map(ms),
+        ),
+    ];
+    for (name, help, field) in counters {
+        let mut family = f.counter(name, help);
+        for d in disks {
+            if let Some(value) = field(d) {
+                family.add(&[("device", &d.name)], value);
+            }
+        }
+    }
+    let mut in_flight = f.gauge("brokerwatch_disk_io_now", "Requests in flight now.");
+    for d in disks {
+        in_flight.add(&[("device", &d.name)], d.in_progress as f64);
+    }
+    type Figure = fn(&brokerwatch_common::DiskReport) -> f64;
+    let gauges: [(&str, &str, Figure); 4] = [
+        (
+            "brokerwatch_disk_utilization_ratio",
+            "Share of the last interval the device had I/O in flight (iostat %util).",
+            |d| d.utilization_ratio,
+        ),
+        (
+            "brokerwatch_disk_read_await_seconds",
+            "Mean time per read over the last interval, queued and serviced (iostat r_await).",
+            |d| d.read_await_seconds,
+        ),
+        (
+            "brokerwatch_disk_write_await_seconds",
+            "Mean time per write over the last interval, queued and serviced (iostat w_await).",
+            |d| d.write_await_seconds,
+        ),
+        (
+            "brokerwatch_disk_queue_length",
+            "Mean requests in flight over the last interval (iostat aqu-sz).",
+            |d| d.queue_length,
+        ),
+    ];
+    for (name, help, figure) in gauges {
+        let mut family = f.gauge(name, help);
+        for d in &report.disks {
+            family.add(&[("device", &d.device)], figure(d));
+        }
+    }
+}
+
+fn network_families(f: &mut Families, reading: &HostReading, report: &HostReport) {
+    type Field = fn(&procfs::net::DeviceStatus) -> u64;
+    let counters: [(&str, &str, Field); 8] = [
+        (
+            "brokerwatch_network_receive_bytes_total",
+            "Bytes received.",
+            |c| c.recv_bytes,
+        ),
+        (
+            "brokerwatch_network_receive_packets_total",
+            "Packets received.",
+            |c| c.recv_packets,
+        ),
+        (
+            "brokerwatch_network_receive_errors_total",
+            "Bad packets received.",
+            |c| c.recv_errs,
+        ),
+        (
+            "brokerwatch_network_receive_drop_total",
+            "Received packets dropped.",
+            |c| c.recv_drop,
+        ),
+        (
+            "brokerwatch_network_transmit_bytes_total",
+            "Bytes transmitted.",
+            |c| c.sent_bytes,
+        ),
+        (
+            "brokerwatch_network_transmit_packets_total",
+            "Packets transmitted.",
+            |c| c.sent_packets,
+        ),
+        (
+            "brokerwatch_network_transmit_errors_total",
+            "Transmit errors.",
+            |c| c.sent_errs,
+        ),
+        (
+            "brokerwatch_network_transmit_drop_total",
+            "Packets dropped on transmit.",
+            |c| c.sent_drop,
+        ),
+    ];
+    for (name, help, field) in counters {
+        let mut family = f.counter(name, help);
+        for i in &reading.interfaces {
+            family.add(
+                &[("interface", &i.counters.name)],
+                field(&i.counters) as f64,
+            );
+        }
+    }
+    let mut speed = f.gauge(
+        "brokerwatch_network_speed_bytes",
+        "Link speed in bytes per second, where the kernel knows it.",
+    );
+    for i in &reading.interfaces {
+        if let Some(bytes_per_second) = i.speed_bytes_per_second {
+            speed.add(&[("interface", &i.counters.name)], bytes_per_second);
+        }
+    }
+    type Share = fn(&brokerwatch_common::InterfaceReport) -> Option<f64>;
+    let shares: [(&str, &str, Share); 2] = [
+        (
+            "brokerwatch_network_receive_utilization_ratio",
+            "Receive throughput over link speed in the last interval.",
+            |i| i.receive_utilization_ratio,
+        ),
+        (
+            "brokerwatch_network_transmit_utilization_ratio",
+            "Transmit throughput over link speed in the last interval.",
+            |i| i.transmit_utilization_ratio,
+        ),
+    ];
+    for (name, help, share) in shares {
+        let mut family = f.gauge(name, help);
+        for i in &report.interfaces {
+            if let Some(value) = share(i) {
+                family.add(&[("interface", &i.interface)], value);
+            }
+        }
+    }
+}
+
+fn ms(value: u64) -> f64 {
+    value as f64 / 1000.0
+}
+
+fn bytes(sectors: u64) -> f64 {
+    (sectors * SECTOR_BYTES) as f64
+}
+
+/// Hands the latest cycle's host families to the registry on each scrape.
+#[derive(Clone, Default)]
+struct LatestHost(Arc<Mutex<Vec<MetricFamily>>>);
+
+impl Collector for LatestHost {
+    fn desc(&self) -> Vec<&Desc> {
+        // The host series vary with the devices present, so they are not
+        // declared up front (as with node_exporter's unchecked collectors).
+        Vec::new()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Everything `/metrics` serves, with `broker_id` on every series.
+#[derive(Clone)]
+pub struct AgentMetrics {
+    registry: Registry,
+    host: LatestHost,
+    collect_duration: Gauge,
+    source_errors: IntCounterVec,
+    source_up: IntGaugeVec,
+}
+
+impl AgentMetrics {
+    pub fn new(broker_id: i32) -> Self {
+        let labels = [("broker_id".to_owned(), broker_id.to_string())]
+            .into_iter()
+            .collect();
+        let registry =
+            Registry::new_custom(None, Some(labels)).expect("static registry options are valid");
+        let collect_duration = Gauge::new(
+            "brokerwatch_agent_collect_duration_seconds",
+            "Wall time of the last collection cycle.",
+        )
+        .expect("static metric options are valid");
+        let source_errors = IntCounterVec::new(
+            Opts::new(
+                "brokerwatch_agent_source_errors_total",
+                "Collection cycles in which a source failed, whole or in part.",
+            ),
+            &["source"],
+        )
+        .expect("static metric options are valid");
+        let source_up = IntGaugeVec::new(
+            Opts::new(
+                "brokerwatch_agent_source_up",
+                "1 when the source's last read succeeded in full, 0 otherwise.",
+            ),
+            &["source"],
+        )
+        .expect("static metric options are valid");
+        let host = LatestHost::default();
+        for collector in [
+            Box::new(host.clone()) as Box<dyn Collector>,
+            Box::new(collect_duration.clone()),
+            Box::new(source_errors.clone()),
+            Box::new(source_up.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+        for source in Source::ALL {
+            // Present from the start, so that a first failure is a rate, not a new series.
+            source_errors.with_label_values(&[source.as_str()]);
+        }
+        AgentMetrics {
+            registry,
+            host,
+            collect_duration,
+            source_errors,
+            source_up,
+        }
+    }
+
+    /// Records one cycle: its host series, its duration and which sources failed.
+    pub fn record_cycle(&self, host: Vec<MetricFamily>, duration_seconds: f64, failed: &[Source]) {
+        *self.host.0.lock().unwrap_or_else(PoisonError::into_inner) = host;
+        self.collect_duration.set(duration_seconds);
+        for source in Source::ALL {
+            let ok = !failed.contains(&source);
+            self.source_up
+                .with_label_values(&[source.as_str()])
+                .set(ok as i64);
+            if !ok {
+                self.source_errors
+                    .with_label_values(&[source.as_str()])
+                    .inc();
+            }
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut buffer = Vec::with_capacity(16 * 1024);
+        // Encoding gathered families into a Vec cannot fail.
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("text encoding into memory");
+        String::from_utf8(buffer).expect("the text format is UTF-8")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::HostSources;
+    use crate::sources::{disk, HostPaths, NameFilter};
+    use std::path::Path;
+
+    fn fixture_reading() -> (HostReading, HostReport) {
+        let dir = tempfile::tempdir().unwrap();
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        for (from, to) in [
+            ("stat", "stat"),
+            ("diskstats_5.5", "diskstats"),
+            ("net_dev", "net/dev"),
+            ("net_snmp_broker", "net/snmp"),
+            ("net_sockstat_broker", "net/sockstat"),
+            ("meminfo_broker", "meminfo"),
+            ("file-nr", "sys/fs/file-nr"),
+        ] {
+            let target = dir.path().join(to);
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(fixtures.join(from), target).unwrap();
+        }
+        let mut host = HostSources::new(
+            HostPaths {
+                proc: dir.path().to_path_buf(),
+                sys: dir.path().join("no-sys"),
+            },
+            NameFilter::new(None, Some(disk::DEFAULT_EXCLUDE), "disk").unwrap(),
+            NameFilter::default(),
+        );
+        host.collect();
+        let cycle = host.collect();
+        (cycle.reading, cycle.report)
+    }
+
+    #[test]
+    fn exposition_has_counters_gauges_and_broker_id() {
+        let (reading, report) = fixture_reading();
+        let metrics = AgentMetrics::new(7);
+        metrics.record_cycle(host_families(&reading, &report), 0.0042, &[Source::Tcp]);
+        let text = metrics.encode();
+        for line in [
+            "# TYPE brokerwatch_cpu_seconds_total counter",
+            "brokerwatch_cpu_seconds_total{mode=\"iowait\",broker_id=\"7\"} 1.73",
+            "# TYPE brokerwatch_disk_read_bytes_total counter",
+            "brokerwatch_disk_read_bytes_total{device=\"sdb\",broker_id=\"7\"} 15777332282368",
+            "brokerwatch_disk_io_time_seconds_total{device=\"sdb\",broker_id=\"7\"} 398123.551",
+            "brokerwatch_disk_flush_requests_total{device=\"sdb\",broker_id=\"7\"} 1812",
+            "brokerwatch_disk_utilization_ratio{device=\"sdb\",broker_id=\"7\"} 0",
+            "brokerwatch_network_receive_bytes_total{interface=\"lo\",broker_id=\"7\"} 3193",
+            "brokerwatch_tcp_retransmitted_segments_total{broker_id=\"7\"} 41238761",
+            "brokerwatch_tcp_time_wait_sockets{broker_id=\"7\"} 18231",
+            "brokerwatch_memory_page_cache_bytes{broker_id=\"7\"} 214142849024",
+            "brokerwatch_filefd_maximum{broker_id=\"7\"} 2466170",
+            "brokerwatch_agent_collect_duration_seconds{broker_id=\"7\"} 0.0042",
+            "brokerwatch_agent_source_errors_total{source=\"tcp\",broker_id=\"7\"} 1",
+            "brokerwatch_agent_source_errors_total{source=\"cpu\",broker_id=\"7\"} 0",
+            "brokerwatch_agent_source_up{source=\"tcp\",broker_id=\"7\"} 0",
+            "brokerwatch_agent_source_up{source=\"disk\",broker_id=\"7\"} 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        // No speed file for any interface: no utilization series are invented.
+        assert!(!text.contains("brokerwatch_network_receive_utilization_ratio{"));
+        // Filtered devices are not exported.
+        assert!(!text.contains("device=\"sda1\"") && !text.contains("device=\"loop0\""));
+    }
+
+    #[test]
+    fn a_device_that_disappears_stops_being_exported() {
+        let (mut reading, report) = fixture_reading();
+        let metrics = AgentMetrics::new(1);
+        metrics.record_cycle(host_families(&reading, &report), 0.001, &[]);
+        assert!(metrics.encode().contains("device=\"sdc\""));
+        reading.disks.retain(|d| d.name != "sdc");
+        let report = HostReport {
+            disks: report
+                .disks
+                .into_iter()
+                .filter(|d| d.device != "sdc")
+                .collect(),
+            ..report
+        };
+        metrics.record_cycle(host_families(&reading, &report), 0.001, &[]);
+        assert!(!metrics.encode().contains("device=\"sdc\""));
+    }
+}

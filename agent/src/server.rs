@@ -1,0 +1,149 @@
+//! The agent's HTTP side and its main loop: collect every interval, serve
+//! the latest cycle on `/metrics` and the latest report on `/api/v1/report`.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use brokerwatch_common::{Report, SCHEMA_VERSION};
+use tokio::net::TcpListener;
+use tokio::time::MissedTickBehavior;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::host::{HostSources, Source};
+use crate::metrics::{host_families, AgentMetrics};
+
+#[derive(Clone)]
+struct Shared {
+    metrics: AgentMetrics,
+    latest_report: Arc<Mutex<Option<Report>>>,
+}
+
+/// Binds the listener, then collects and serves until `shutdown` completes.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let listener = TcpListener::bind(config.listen).await.map_err(|e| {
+        format!(
+            "listen {}: {e}; choose a free address with --listen or the listen key",
+            config.listen
+        )
+    })?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("listen {}: {e}", config.listen))?;
+    info!(broker_id = config.broker_id, interval = %humantime::format_duration(config.interval), "serving http://{local}/metrics");
+    if let Some(url) = &config.collector {
+        warn!(collector = %url, "this agent version does not push reports yet; the collector can read GET /api/v1/report");
+    }
+
+    let shared = Shared {
+        metrics: AgentMetrics::new(config.broker_id),
+        latest_report: Arc::new(Mutex::new(None)),
+    };
+    let collecting = tokio::spawn(collect_forever(config, shared.clone()));
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/api/v1/report", get(report))
+        .route("/", get(index))
+        .with_state(shared);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    collecting.abort();
+    served.map_err(|e| format!("serving http://{local}: {e}"))
+}
+
+async fn collect_forever(config: Config, shared: Shared) {
+    let mut host = HostSources::new(
+        config.paths.clone(),
+        config.disk_filter.clone(),
+        config.network_filter.clone(),
+    );
+    let mut ticker = tokio::time::interval(config.interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut failing: BTreeMap<Source, String> = BTreeMap::new();
+    let mut previous_start: Option<Instant> = None;
+    loop {
+        ticker.tick().await;
+        let started = Instant::now();
+        let cycle = host.collect();
+        let families = host_families(&cycle.reading, &cycle.report);
+
+        // Log once per state change, not once per cycle: a missing file
+        // would otherwise fill the journal every 10 seconds.
+        let now_failing: BTreeMap<Source, String> = cycle
+            .errors
+            .iter()
+            .map(|(source, e)| (*source, e.to_string()))
+            .collect();
+        for (source, error) in &now_failing {
+            if !failing.contains_key(source) {
+                warn!(source = source.as_str(), "source failing: {error}");
+            }
+        }
+        for source in failing.keys() {
+            if !now_failing.contains_key(source) {
+                info!(source = source.as_str(), "source recovered");
+            }
+        }
+        let failed: Vec<Source> = now_failing.keys().copied().collect();
+        failing = now_failing;
+
+        if let Some(previous) = previous_start {
+            let report = Report {
+                schema_version: SCHEMA_VERSION,
+                broker_id: config.broker_id,
+                agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+                timestamp_ms: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64),
+                interval_seconds: started.duration_since(previous).as_secs_f64(),
+                host: cycle.report,
+            };
+            *shared
+                .latest_report
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(report);
+        }
+        previous_start = Some(started);
+        shared
+            .metrics
+            .record_cycle(families, started.elapsed().as_secs_f64(), &failed);
+    }
+}
+
+async fn metrics(State(shared): State<Shared>) -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        shared.metrics.encode(),
+    )
+}
+
+async fn report(State(shared): State<Shared>) -> impl IntoResponse {
+    let latest = shared
+        .latest_report
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    match latest {
+        Some(report) => Json(report).into_response(),
+        None => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "no report yet: the first one is ready one interval after start\n",
+        )
+            .into_response(),
+    }
+}
+
+async fn index() -> &'static str {
+    "brokerwatch-agent\n\n/metrics         Prometheus metrics\n/api/v1/report   the latest interval report (JSON)\n"
+}

@@ -1,0 +1,159 @@
+//! What an agent tells the collector, and the types both sides share.
+//!
+//! The report carries interval figures (rates and ratios over the agent's last
+//! interval), not raw kernel counters: the collector's load model works on
+//! per-interval values, and Prometheus gets the raw counters from the agent's
+//! `/metrics` directly.
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped on any change a collector of the previous version could misread.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One agent report: one broker host over one interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub broker_id: i32,
+    pub agent_version: String,
+    /// End of the interval, milliseconds since the Unix epoch.
+    pub timestamp_ms: u64,
+    /// Length of the interval the rates and ratios cover.
+    pub interval_seconds: f64,
+    pub host: HostReport,
+}
+
+/// The host half of a report. A source that failed this interval is absent
+/// (`None` or missing from the list), never reported as zero.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostReport {
+    pub cpu: Option<CpuReport>,
+    pub disks: Vec<DiskReport>,
+    pub interfaces: Vec<InterfaceReport>,
+    pub tcp: Option<TcpReport>,
+    pub memory: Option<MemoryReport>,
+    pub file_descriptors: Option<FileDescriptorReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CpuReport {
+    pub cpus: u32,
+    /// Share of CPU time not idle and not waiting for I/O, 0..1.
+    pub utilization_ratio: f64,
+    /// Share of CPU time idle with I/O outstanding, 0..1.
+    pub iowait_ratio: f64,
+}
+
+/// One block device over the interval, as `iostat -x` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiskReport {
+    pub device: String,
+    /// Time the device had I/O in flight over elapsed time (`%util`), 0..1.
+    pub utilization_ratio: f64,
+    pub reads_per_second: f64,
+    pub writes_per_second: f64,
+    pub read_bytes_per_second: f64,
+    pub written_bytes_per_second: f64,
+    /// Mean time a read spent queued and serviced (`r_await`).
+    pub read_await_seconds: f64,
+    /// Mean time a write spent queued and serviced (`w_await`).
+    pub write_await_seconds: f64,
+    /// Mean number of requests in flight (`aqu-sz`).
+    pub queue_length: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InterfaceReport {
+    pub interface: String,
+    pub receive_bytes_per_second: f64,
+    pub transmit_bytes_per_second: f64,
+    pub receive_drops_per_second: f64,
+    pub transmit_drops_per_second: f64,
+    pub receive_errors_per_second: f64,
+    pub transmit_errors_per_second: f64,
+    /// Link speed, where the kernel knows it (not for loopback or most virtual links).
+    pub speed_bytes_per_second: Option<f64>,
+    /// Receive throughput over link speed, 0..1, where the speed is known.
+    pub receive_utilization_ratio: Option<f64>,
+    /// Transmit throughput over link speed, 0..1, where the speed is known.
+    pub transmit_utilization_ratio: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TcpReport {
+    pub segments_sent_per_second: f64,
+    pub retransmitted_segments_per_second: f64,
+    /// Retransmitted over sent segments in the interval, 0..1.
+    pub retransmit_ratio: f64,
+    pub established_connections: u64,
+    pub sockets_in_use: u64,
+    pub time_wait_sockets: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryReport {
+    pub total_bytes: u64,
+    pub available_bytes: u64,
+    pub page_cache_bytes: u64,
+    pub dirty_bytes: u64,
+    pub writeback_bytes: u64,
+    pub swap_used_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileDescriptorReport {
+    pub allocated: u64,
+    pub maximum: u64,
+}
+
+/// Parses a duration as operators write it in configs and flags: `10s`, `500ms`, `2m`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("invalid duration {text:?} ({e}); write it like 10s, 500ms or 2m"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_round_trips_through_json() {
+        let report = Report {
+            schema_version: SCHEMA_VERSION,
+            broker_id: 3,
+            agent_version: "0.1.0".into(),
+            timestamp_ms: 1_700_000_000_000,
+            interval_seconds: 10.0,
+            host: HostReport {
+                cpu: Some(CpuReport {
+                    cpus: 8,
+                    utilization_ratio: 0.25,
+                    iowait_ratio: 0.05,
+                }),
+                file_descriptors: Some(FileDescriptorReport {
+                    allocated: 1200,
+                    maximum: 100_000,
+                }),
+                ..HostReport::default()
+            },
+        };
+        let json = serde_json::to_string(&report).unwrap();
+        let back: Report = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, report);
+        assert!(json.contains("\"iowait_ratio\":0.05"));
+    }
+
+    #[test]
+    fn durations_parse_in_operator_units() {
+        assert_eq!(
+            parse_duration("10s"),
+            Ok(std::time::Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_duration(" 250ms "),
+            Ok(std::time::Duration::from_millis(250))
+        );
+        let err = parse_duration("ten").unwrap_err();
+        assert!(err.contains("\"ten\"") && err.contains("10s"), "{err}");
+    }
+}
