@@ -2,12 +2,13 @@
 //! keep the previous reading, and turn the pair into the interval report.
 //! A source that fails leaves its part empty and the others carry on.
 
-use std::time::Instant;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use brokerwatch_common::{FileDescriptorReport, HostReport, MemoryReport};
 
 use crate::sources::{
-    cpu, disk, filefd, memory, netdev, read_text, tcp, HostPaths, NameFilter, SourceError,
+    cpu, disk, filefd, memory, netdev, tcp, HostPaths, KernelFile, NameFilter, SourceError,
 };
 
 /// The host sources, as the `source` label of the agent's own metrics names them.
@@ -59,10 +60,32 @@ pub struct HostReading {
 /// What one cycle produced: the reading, the interval report against the
 /// previous reading, and the sources that failed (with why).
 #[derive(Debug)]
-pub struct Cycle {
-    pub reading: HostReading,
+pub struct Cycle<'a> {
+    pub reading: &'a HostReading,
     pub report: HostReport,
     pub errors: Vec<(Source, SourceError)>,
+}
+
+/// The kernel files a cycle reads, kept open between cycles.
+struct Files {
+    stat: KernelFile,
+    diskstats: KernelFile,
+    net_dev: KernelFile,
+    snmp: KernelFile,
+    sockstat: KernelFile,
+    meminfo: KernelFile,
+    file_nr: KernelFile,
+}
+
+/// Link speeds change only on renegotiation, and reading one can make the
+/// NIC driver query its firmware, so they are re-read this often (and when
+/// an interface appears), not every cycle.
+const SPEED_REFRESH: Duration = Duration::from_secs(30);
+
+#[derive(Default)]
+struct LinkSpeeds {
+    read_at: Option<Instant>,
+    bytes_per_second: HashMap<String, Option<f64>>,
 }
 
 pub struct HostSources {
@@ -71,49 +94,90 @@ pub struct HostSources {
     network_filter: NameFilter,
     ticks_per_second: u64,
     previous: Option<HostReading>,
+    files: Files,
+    speeds: LinkSpeeds,
+    buffer: Vec<u8>,
 }
 
 impl HostSources {
     pub fn new(paths: HostPaths, disk_filter: NameFilter, network_filter: NameFilter) -> Self {
+        let proc = |relative: &str| KernelFile::new(paths.proc_file(relative));
+        let files = Files {
+            stat: proc("stat"),
+            diskstats: proc("diskstats"),
+            net_dev: proc("net/dev"),
+            snmp: proc("net/snmp"),
+            sockstat: proc("net/sockstat"),
+            meminfo: proc("meminfo"),
+            file_nr: proc("sys/fs/file-nr"),
+        };
         HostSources {
             paths,
             disk_filter,
             network_filter,
             ticks_per_second: procfs::ticks_per_second(),
             previous: None,
+            files,
+            speeds: LinkSpeeds::default(),
+            buffer: Vec::new(),
         }
     }
 
     /// Reads every source once and reports the interval since the last call.
-    pub fn collect(&mut self) -> Cycle {
+    pub fn collect(&mut self) -> Cycle<'_> {
         let mut errors = Vec::new();
-        let cpu = keep(&mut errors, Source::Cpu, self.read_cpu());
-        let disks = keep(&mut errors, Source::Disk, self.read_disks());
+        let (files, buffer) = (&mut self.files, &mut self.buffer);
+        let ticks_per_second = self.ticks_per_second;
+        let cpu = keep(
+            &mut errors,
+            Source::Cpu,
+            read_parsed(&mut files.stat, buffer, |text| {
+                cpu::parse_stat(text, ticks_per_second)
+            }),
+        );
+        let disks = keep(
+            &mut errors,
+            Source::Disk,
+            files
+                .diskstats
+                .read(buffer)
+                .map(|text| disk::parse_diskstats(text, &self.disk_filter)),
+        );
         let interfaces = keep(&mut errors, Source::Network, self.read_interfaces());
-        let tcp = keep(&mut errors, Source::Tcp, self.read_tcp());
+        let (files, buffer) = (&mut self.files, &mut self.buffer);
+        let tcp = keep(
+            &mut errors,
+            Source::Tcp,
+            read_parsed(&mut files.snmp, buffer, tcp::parse_snmp).and_then(|snmp| {
+                Ok((
+                    snmp,
+                    read_parsed(&mut files.sockstat, buffer, tcp::parse_sockstat)?,
+                ))
+            }),
+        );
         let memory = keep(
             &mut errors,
             Source::Memory,
-            self.read_parsed("meminfo", memory::parse_meminfo),
+            read_parsed(&mut files.meminfo, buffer, memory::parse_meminfo),
         );
         let file_descriptors = keep(
             &mut errors,
             Source::FileFd,
-            self.read_parsed("sys/fs/file-nr", filefd::parse_file_nr),
+            read_parsed(&mut files.file_nr, buffer, filefd::parse_file_nr),
         );
 
-        let (disks, garbled) = disks.unwrap_or_default();
-        if !garbled.is_empty() {
-            let path = self.paths.proc_file("diskstats");
+        let disks = disks.unwrap_or_default();
+        if !disks.garbled.is_empty() {
+            let reason = format!("skipped {}", disks.garbled.join("; "));
             errors.push((
                 Source::Disk,
-                SourceError::parse(&path, format!("skipped {}", garbled.join("; "))),
+                SourceError::parse(files.diskstats.path(), reason),
             ));
         }
         let reading = HostReading {
             at: Instant::now(),
             cpu,
-            disks,
+            disks: disks.disks,
             interfaces: interfaces.unwrap_or_default(),
             tcp,
             memory,
@@ -127,65 +191,62 @@ impl HostSources {
                 ..HostReport::default()
             },
         };
-        self.previous = Some(reading.clone());
         Cycle {
-            reading,
+            reading: self.previous.insert(reading),
             report,
             errors,
         }
     }
 
-    fn read_parsed<T>(
-        &self,
-        relative: &str,
-        parse: fn(&str) -> Result<T, String>,
-    ) -> Result<T, SourceError> {
-        let path = self.paths.proc_file(relative);
-        parse(&read_text(&path)?).map_err(|e| SourceError::parse(&path, e))
-    }
-
-    fn read_cpu(&self) -> Result<cpu::CpuSeconds, SourceError> {
-        let path = self.paths.proc_file("stat");
-        cpu::parse_stat(&read_text(&path)?, self.ticks_per_second)
-            .map_err(|e| SourceError::parse(&path, e))
-    }
-
-    fn read_disks(&self) -> Result<(Vec<disk::DiskStat>, Vec<String>), SourceError> {
-        let parsed = disk::parse_diskstats(
-            &read_text(&self.paths.proc_file("diskstats"))?,
-            &self.disk_filter,
-        );
-        Ok((parsed.disks, parsed.garbled))
-    }
-
-    fn read_interfaces(&self) -> Result<Vec<netdev::Interface>, SourceError> {
-        let path = self.paths.proc_file("net/dev");
-        let counters = netdev::parse_net_dev(&read_text(&path)?, &self.network_filter)
-            .map_err(|e| SourceError::parse(&path, e))?;
+    fn read_interfaces(&mut self) -> Result<Vec<netdev::Interface>, SourceError> {
+        let filter = &self.network_filter;
+        let counters = read_parsed(&mut self.files.net_dev, &mut self.buffer, |text| {
+            netdev::parse_net_dev(text, filter)
+        })?;
+        let speeds = &mut self.speeds;
+        let stale = speeds
+            .read_at
+            .is_none_or(|at| at.elapsed() >= SPEED_REFRESH)
+            || counters
+                .iter()
+                .any(|c| !speeds.bytes_per_second.contains_key(&c.name));
+        if stale {
+            speeds.read_at = Some(Instant::now());
+            speeds.bytes_per_second = counters
+                .iter()
+                .map(|c| {
+                    let path = self.paths.sys_file(&format!("class/net/{}/speed", c.name));
+                    // No speed file (or -1, or EINVAL) is normal for virtual links: not an error.
+                    let speed = KernelFile::new(path)
+                        .read(&mut self.buffer)
+                        .ok()
+                        .and_then(netdev::parse_speed);
+                    (c.name.clone(), speed)
+                })
+                .collect();
+        }
         Ok(counters
             .into_iter()
-            .map(|counters| {
-                // No speed file (or -1) is normal for virtual links: not an error.
-                let speed_path = self
-                    .paths
-                    .sys_file(&format!("class/net/{}/speed", counters.name));
-                let speed_bytes_per_second = std::fs::read_to_string(speed_path)
-                    .ok()
-                    .and_then(|text| netdev::parse_speed(&text));
-                netdev::Interface {
-                    counters,
-                    speed_bytes_per_second,
-                }
+            .map(|counters| netdev::Interface {
+                speed_bytes_per_second: speeds
+                    .bytes_per_second
+                    .get(&counters.name)
+                    .copied()
+                    .flatten(),
+                counters,
             })
             .collect())
     }
+}
 
-    fn read_tcp(&self) -> Result<(tcp::SnmpTcp, tcp::Sockstat), SourceError> {
-        Ok((
-            self.read_parsed("net/snmp", tcp::parse_snmp)?,
-            self.read_parsed("net/sockstat", tcp::parse_sockstat)?,
-        ))
-    }
+/// Reads a kernel file and parses it with `parse`, naming the file on failure.
+fn read_parsed<T>(
+    file: &mut KernelFile,
+    buffer: &mut Vec<u8>,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, SourceError> {
+    let text = file.read(buffer)?;
+    parse(text).map_err(|e| SourceError::parse(file.path(), e))
 }
 
 /// The value of a source that read well; a failed one is noted in `errors`.
@@ -299,7 +360,8 @@ mod tests {
         diskstats.push_str("   8 48 sdd 12 garbled\n");
         std::fs::write(dir.path().join("proc/diskstats"), diskstats).unwrap();
 
-        let cycle = sources(dir.path()).collect();
+        let mut host = sources(dir.path());
+        let cycle = host.collect();
         let failed: Vec<&str> = cycle.errors.iter().map(|(s, _)| s.as_str()).collect();
         assert_eq!(failed, ["tcp", "memory", "disk"]);
         assert!(cycle.reading.tcp.is_none() && cycle.reading.memory.is_none());

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use brokerwatch_common::HostReport;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, MetricFamily, MetricType};
-use prometheus::{Encoder, Gauge, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{Gauge, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::host::{HostReading, Source};
 use crate::sources::disk::SECTOR_BYTES;
@@ -423,17 +423,19 @@ impl Collector for LatestHost {
         Vec::new()
     }
 
+    /// Hands over the families rather than copying them: the registry is
+    /// private to [`AgentMetrics`] and gathered once per cycle, by `render`.
     fn collect(&self) -> Vec<MetricFamily> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
-/// Everything `/metrics` serves, with `broker_id` on every series.
+/// Everything `/metrics` serves, with `broker_id` on every series. All of
+/// it changes once per cycle, so it is rendered once per cycle and each
+/// scrape gets the rendered text.
 #[derive(Clone)]
 pub struct AgentMetrics {
+    rendered: Arc<Mutex<String>>,
     registry: Registry,
     host: LatestHost,
     collect_duration: Gauge,
@@ -484,13 +486,16 @@ impl AgentMetrics {
             // Present from the start, so that a first failure is a rate, not a new series.
             source_errors.with_label_values(&[source.as_str()]);
         }
-        AgentMetrics {
+        let metrics = AgentMetrics {
+            rendered: Arc::default(),
             registry,
             host,
             collect_duration,
             source_errors,
             source_up,
-        }
+        };
+        metrics.render();
+        metrics
     }
 
     /// Records one cycle: its host series, its duration and which sources failed.
@@ -508,16 +513,24 @@ impl AgentMetrics {
                     .inc();
             }
         }
+        self.render();
     }
 
-    /// The Prometheus text exposition.
-    pub fn encode(&self) -> String {
-        let mut buffer = Vec::with_capacity(16 * 1024);
-        // Encoding gathered families into a Vec cannot fail.
+    /// The Prometheus text exposition as of the last cycle.
+    pub fn exposition(&self) -> String {
+        self.rendered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn render(&self) {
+        let mut text = String::with_capacity(16 * 1024);
+        // Encoding gathered families into a String cannot fail.
         TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buffer)
+            .encode_utf8(&self.registry.gather(), &mut text)
             .expect("text encoding into memory");
-        String::from_utf8(buffer).expect("the text format is UTF-8")
+        *self.rendered.lock().unwrap_or_else(PoisonError::into_inner) = text;
     }
 }
 
@@ -554,7 +567,7 @@ mod tests {
         );
         host.collect();
         let cycle = host.collect();
-        (cycle.reading, cycle.report)
+        (cycle.reading.clone(), cycle.report)
     }
 
     #[test]
@@ -562,7 +575,7 @@ mod tests {
         let (reading, report) = fixture_reading();
         let metrics = AgentMetrics::new(7);
         metrics.record_cycle(host_families(&reading, &report), 0.0042, &[Source::Tcp]);
-        let text = metrics.encode();
+        let text = metrics.exposition();
         for line in [
             "# TYPE brokerwatch_cpu_seconds_total counter",
             "brokerwatch_cpu_seconds_total{mode=\"iowait\",broker_id=\"7\"} 1.73",
@@ -598,7 +611,7 @@ mod tests {
         let (mut reading, report) = fixture_reading();
         let metrics = AgentMetrics::new(1);
         metrics.record_cycle(host_families(&reading, &report), 0.001, &[]);
-        assert!(metrics.encode().contains("device=\"sdc\""));
+        assert!(metrics.exposition().contains("device=\"sdc\""));
         reading.disks.retain(|d| d.name != "sdc");
         let report = HostReport {
             disks: report
@@ -609,6 +622,6 @@ mod tests {
             ..report
         };
         metrics.record_cycle(host_families(&reading, &report), 0.001, &[]);
-        assert!(!metrics.encode().contains("device=\"sdc\""));
+        assert!(!metrics.exposition().contains("device=\"sdc\""));
     }
 }

@@ -76,7 +76,7 @@ async fn collect_forever(config: Config, shared: Shared) {
         ticker.tick().await;
         let started = Instant::now();
         let cycle = host.collect();
-        let families = host_families(&cycle.reading, &cycle.report);
+        let families = host_families(cycle.reading, &cycle.report);
 
         // Log once per state change, not once per cycle: a missing file
         // would otherwise fill the journal every 10 seconds.
@@ -124,7 +124,7 @@ async fn collect_forever(config: Config, shared: Shared) {
 async fn metrics(State(shared): State<Shared>) -> impl IntoResponse {
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        shared.metrics.encode(),
+        shared.metrics.exposition(),
     )
 }
 

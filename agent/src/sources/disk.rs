@@ -32,9 +32,16 @@ pub fn parse_diskstats(text: &str, filter: &NameFilter) -> Diskstats {
         if line.trim().is_empty() {
             continue;
         }
+        // Skip excluded devices (loop, ram, partitions) before parsing them.
+        if line
+            .split_whitespace()
+            .nth(2)
+            .is_some_and(|name| !filter.accepts(name))
+        {
+            continue;
+        }
         match DiskStat::from_line(line) {
-            Ok(disk) if filter.accepts(&disk.name) => parsed.disks.push(disk),
-            Ok(_) => {}
+            Ok(disk) => parsed.disks.push(disk),
             Err(e) => parsed.garbled.push(format!(
                 "line {}: {} ({:?})",
                 number + 1,
