@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use brokerwatch_agent::host::HostSources;
-use brokerwatch_agent::metrics::{host_families, AgentMetrics};
+use brokerwatch_agent::metrics::AgentMetrics;
 use brokerwatch_agent::sources::{disk, HostPaths, NameFilter};
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -49,7 +49,7 @@ fn cycle(c: &mut Criterion, name: &str, paths: HostPaths) {
     c.bench_function(name, |b| {
         b.iter(|| {
             let cycle = host.collect();
-            metrics.record_cycle(host_families(cycle.reading, &cycle.report), 0.001, &[]);
+            metrics.record_cycle(cycle.reading, &cycle.report, 0.001, &[]);
             metrics.exposition().len()
         })
     });

@@ -15,13 +15,36 @@ use prometheus::{Gauge, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder}
 use crate::host::{HostReading, Source};
 use crate::sources::disk::SECTOR_BYTES;
 
-/// Builds metric families for one exposition.
-#[derive(Default)]
-pub struct Families(Vec<MetricFamily>);
+/// Builds metric families for one exposition, with `common` labels (the
+/// agent's `broker_id`) on every series.
+pub struct Families {
+    families: Vec<MetricFamily>,
+    common: Vec<proto::LabelPair>,
+}
 
-pub struct Family<'a>(&'a mut MetricFamily);
+pub struct Family<'a> {
+    family: &'a mut MetricFamily,
+    common: &'a [proto::LabelPair],
+}
+
+fn label_pair(name: &str, value: &str) -> proto::LabelPair {
+    let mut pair = proto::LabelPair::default();
+    pair.set_name(name.to_owned());
+    pair.set_value(value.to_owned());
+    pair
+}
 
 impl Families {
+    pub fn new(common: &[(&str, &str)]) -> Self {
+        Families {
+            families: Vec::with_capacity(64),
+            common: common
+                .iter()
+                .map(|(name, value)| label_pair(name, value))
+                .collect(),
+        }
+    }
+
     pub fn counter(&mut self, name: &str, help: &str) -> Family<'_> {
         self.family(name, help, MetricType::COUNTER)
     }
@@ -35,30 +58,26 @@ impl Families {
         family.set_name(name.to_owned());
         family.set_help(help.to_owned());
         family.set_field_type(kind);
-        self.0.push(family);
-        Family(self.0.last_mut().expect("just pushed"))
+        self.families.push(family);
+        Family {
+            family: self.families.last_mut().expect("just pushed"),
+            common: &self.common,
+        }
     }
 
     pub fn into_vec(self) -> Vec<MetricFamily> {
-        self.0
+        self.families
     }
 }
 
 impl Family<'_> {
     pub fn add(&mut self, labels: &[(&str, &str)], value: f64) -> &mut Self {
         let mut metric = proto::Metric::default();
-        metric.set_label(
-            labels
-                .iter()
-                .map(|(name, value)| {
-                    let mut pair = proto::LabelPair::default();
-                    pair.set_name((*name).to_owned());
-                    pair.set_value((*value).to_owned());
-                    pair
-                })
-                .collect(),
-        );
-        if self.0.get_field_type() == MetricType::COUNTER {
+        let mut pairs = Vec::with_capacity(labels.len() + self.common.len());
+        pairs.extend(labels.iter().map(|(name, value)| label_pair(name, value)));
+        pairs.extend_from_slice(self.common);
+        metric.set_label(pairs);
+        if self.family.get_field_type() == MetricType::COUNTER {
             let mut counter = proto::Counter::default();
             counter.set_value(value);
             metric.set_counter(counter);
@@ -67,7 +86,7 @@ impl Family<'_> {
             gauge.set_value(value);
             metric.set_gauge(gauge);
         }
-        self.0.mut_metric().push(metric);
+        self.family.mut_metric().push(metric);
         self
     }
 
@@ -78,8 +97,12 @@ impl Family<'_> {
 
 /// The host series for one cycle: counters from the reading, interval
 /// figures from the report.
-pub fn host_families(reading: &HostReading, report: &HostReport) -> Vec<MetricFamily> {
-    let mut f = Families::default();
+pub fn host_families(
+    reading: &HostReading,
+    report: &HostReport,
+    common: &[(&str, &str)],
+) -> Vec<MetricFamily> {
+    let mut f = Families::new(common);
     if let Some(cpu) = &reading.cpu {
         let mut seconds = f.counter(
             "brokerwatch_cpu_seconds_total",
@@ -435,6 +458,7 @@ impl Collector for LatestHost {
 /// scrape gets the rendered text.
 #[derive(Clone)]
 pub struct AgentMetrics {
+    broker_id: String,
     rendered: Arc<Mutex<String>>,
     registry: Registry,
     host: LatestHost,
@@ -445,18 +469,20 @@ pub struct AgentMetrics {
 
 impl AgentMetrics {
     pub fn new(broker_id: i32) -> Self {
-        let labels = [("broker_id".to_owned(), broker_id.to_string())]
-            .into_iter()
-            .collect();
-        let registry =
-            Registry::new_custom(None, Some(labels)).expect("static registry options are valid");
-        let collect_duration = Gauge::new(
+        // broker_id is put on each series where it is built rather than as
+        // registry-wide labels, which the registry would re-allocate into
+        // every series on every gather.
+        let broker_id = broker_id.to_string();
+        let opts =
+            |name: &str, help: &str| Opts::new(name, help).const_label("broker_id", &broker_id);
+        let registry = Registry::new();
+        let collect_duration = Gauge::with_opts(opts(
             "brokerwatch_agent_collect_duration_seconds",
             "Wall time of the last collection cycle.",
-        )
+        ))
         .expect("static metric options are valid");
         let source_errors = IntCounterVec::new(
-            Opts::new(
+            opts(
                 "brokerwatch_agent_source_errors_total",
                 "Collection cycles in which a source failed, whole or in part.",
             ),
@@ -464,7 +490,7 @@ impl AgentMetrics {
         )
         .expect("static metric options are valid");
         let source_up = IntGaugeVec::new(
-            Opts::new(
+            opts(
                 "brokerwatch_agent_source_up",
                 "1 when the source's last read succeeded in full, 0 otherwise.",
             ),
@@ -487,6 +513,7 @@ impl AgentMetrics {
             source_errors.with_label_values(&[source.as_str()]);
         }
         let metrics = AgentMetrics {
+            broker_id,
             rendered: Arc::default(),
             registry,
             host,
@@ -499,7 +526,14 @@ impl AgentMetrics {
     }
 
     /// Records one cycle: its host series, its duration and which sources failed.
-    pub fn record_cycle(&self, host: Vec<MetricFamily>, duration_seconds: f64, failed: &[Source]) {
+    pub fn record_cycle(
+        &self,
+        reading: &HostReading,
+        report: &HostReport,
+        duration_seconds: f64,
+        failed: &[Source],
+    ) {
+        let host = host_families(reading, report, &[("broker_id", &self.broker_id)]);
         *self.host.0.lock().unwrap_or_else(PoisonError::into_inner) = host;
         self.collect_duration.set(duration_seconds);
         for source in Source::ALL {
@@ -574,7 +608,7 @@ mod tests {
     fn exposition_has_counters_gauges_and_broker_id() {
         let (reading, report) = fixture_reading();
         let metrics = AgentMetrics::new(7);
-        metrics.record_cycle(host_families(&reading, &report), 0.0042, &[Source::Tcp]);
+        metrics.record_cycle(&reading, &report, 0.0042, &[Source::Tcp]);
         let text = metrics.exposition();
         for line in [
             "# TYPE brokerwatch_cpu_seconds_total counter",
@@ -590,10 +624,10 @@ mod tests {
             "brokerwatch_memory_page_cache_bytes{broker_id=\"7\"} 214142849024",
             "brokerwatch_filefd_maximum{broker_id=\"7\"} 2466170",
             "brokerwatch_agent_collect_duration_seconds{broker_id=\"7\"} 0.0042",
-            "brokerwatch_agent_source_errors_total{source=\"tcp\",broker_id=\"7\"} 1",
-            "brokerwatch_agent_source_errors_total{source=\"cpu\",broker_id=\"7\"} 0",
-            "brokerwatch_agent_source_up{source=\"tcp\",broker_id=\"7\"} 0",
-            "brokerwatch_agent_source_up{source=\"disk\",broker_id=\"7\"} 1",
+            "brokerwatch_agent_source_errors_total{broker_id=\"7\",source=\"tcp\"} 1",
+            "brokerwatch_agent_source_errors_total{broker_id=\"7\",source=\"cpu\"} 0",
+            "brokerwatch_agent_source_up{broker_id=\"7\",source=\"tcp\"} 0",
+            "brokerwatch_agent_source_up{broker_id=\"7\",source=\"disk\"} 1",
         ] {
             assert!(
                 text.lines().any(|l| l == line),
@@ -610,7 +644,7 @@ mod tests {
     fn a_device_that_disappears_stops_being_exported() {
         let (mut reading, report) = fixture_reading();
         let metrics = AgentMetrics::new(1);
-        metrics.record_cycle(host_families(&reading, &report), 0.001, &[]);
+        metrics.record_cycle(&reading, &report, 0.001, &[]);
         assert!(metrics.exposition().contains("device=\"sdc\""));
         reading.disks.retain(|d| d.name != "sdc");
         let report = HostReport {
@@ -621,7 +655,7 @@ mod tests {
                 .collect(),
             ..report
         };
-        metrics.record_cycle(host_families(&reading, &report), 0.001, &[]);
+        metrics.record_cycle(&reading, &report, 0.001, &[]);
         assert!(!metrics.exposition().contains("device=\"sdc\""));
     }
 }

@@ -18,7 +18,7 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::host::{HostSources, Source};
-use crate::metrics::{host_families, AgentMetrics};
+use crate::metrics::AgentMetrics;
 
 #[derive(Clone)]
 struct Shared {
@@ -76,7 +76,6 @@ async fn collect_forever(config: Config, shared: Shared) {
         ticker.tick().await;
         let started = Instant::now();
         let cycle = host.collect();
-        let families = host_families(cycle.reading, &cycle.report);
 
         // Log once per state change, not once per cycle: a missing file
         // would otherwise fill the journal every 10 seconds.
@@ -97,6 +96,12 @@ async fn collect_forever(config: Config, shared: Shared) {
         }
         let failed: Vec<Source> = now_failing.keys().copied().collect();
         failing = now_failing;
+        shared.metrics.record_cycle(
+            cycle.reading,
+            &cycle.report,
+            started.elapsed().as_secs_f64(),
+            &failed,
+        );
 
         if let Some(previous) = previous_start {
             let report = Report {
@@ -115,9 +120,6 @@ async fn collect_forever(config: Config, shared: Shared) {
                 .unwrap_or_else(PoisonError::into_inner) = Some(report);
         }
         previous_start = Some(started);
-        shared
-            .metrics
-            .record_cycle(families, started.elapsed().as_secs_f64(), &failed);
     }
 }
 
