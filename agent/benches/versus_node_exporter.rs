@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use brokerwatch_tests::{free_port, get_when_ready, system_binary, Daemon};
+use brokerwatch_tests::{free_port, get_when_ready, start_agent, system_binary, Daemon};
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -72,23 +72,15 @@ fn main() {
             "--collector.filefd",
         ],
     );
-    let mut agent = Daemon::start(
+    let (agent, agent_url) = start_agent(
         std::path::Path::new(env!("CARGO_BIN_EXE_brokerwatch-agent")),
         &[
             "--broker-id",
             "1",
-            "--listen",
-            "127.0.0.1:0",
             "--interval",
             &format!("{}ms", period.as_millis()),
         ],
     );
-    let line = agent.wait_for_log("serving http://", Duration::from_secs(10));
-    let agent_url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("endpoint in the log")
-        .to_owned();
     let node_url = format!("http://127.0.0.1:{node_port}/metrics");
 
     let mut measured = [

@@ -284,32 +284,12 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    fn fixture_host(dir: &Path) {
-        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-        let copies = [
-            ("stat_broker", "proc/stat"),
-            ("diskstats_5.5", "proc/diskstats"),
-            ("net_dev_broker", "proc/net/dev"),
-            ("net_snmp_broker", "proc/net/snmp"),
-            ("net_sockstat_broker", "proc/net/sockstat"),
-            ("meminfo_broker", "proc/meminfo"),
-            ("file-nr", "proc/sys/fs/file-nr"),
-        ];
-        for (from, to) in copies {
-            let target = dir.join(to);
-            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-            std::fs::copy(fixtures.join(from), target).unwrap();
-        }
-        std::fs::create_dir_all(dir.join("sys/class/net/ens1f0")).unwrap();
-        std::fs::write(dir.join("sys/class/net/ens1f0/speed"), "25000\n").unwrap();
-    }
-
+    /// The fixture broker host under `dir`, read with the default filters
+    /// (less `lo`).
     fn sources(dir: &Path) -> HostSources {
+        let (proc, sys) = crate::fixture_host::broker_host(dir);
         HostSources::new(
-            HostPaths {
-                proc: dir.join("proc"),
-                sys: dir.join("sys"),
-            },
+            HostPaths { proc, sys },
             NameFilter::new(None, Some(disk::DEFAULT_EXCLUDE), "disk").unwrap(),
             NameFilter::new(None, Some("^lo$"), "network").unwrap(),
         )
@@ -318,7 +298,6 @@ mod tests {
     #[test]
     fn reads_every_source_from_a_fixture_host() {
         let dir = tempfile::tempdir().unwrap();
-        fixture_host(dir.path());
         let mut host = sources(dir.path());
         let first = host.collect();
         assert!(first.errors.is_empty(), "{:?}", first.errors);
@@ -353,14 +332,13 @@ mod tests {
     #[test]
     fn a_missing_or_garbled_file_fails_only_its_own_source() {
         let dir = tempfile::tempdir().unwrap();
-        fixture_host(dir.path());
+        let mut host = sources(dir.path());
         std::fs::remove_file(dir.path().join("proc/net/snmp")).unwrap();
         std::fs::write(dir.path().join("proc/meminfo"), "MemTotal: x kB\n").unwrap();
         let mut diskstats = std::fs::read_to_string(dir.path().join("proc/diskstats")).unwrap();
         diskstats.push_str("   8 48 sdd 12 garbled\n");
         std::fs::write(dir.path().join("proc/diskstats"), diskstats).unwrap();
 
-        let mut host = sources(dir.path());
         let cycle = host.collect();
         let failed: Vec<&str> = cycle.errors.iter().map(|(s, _)| s.as_str()).collect();
         assert_eq!(failed, ["tcp", "memory", "disk"]);

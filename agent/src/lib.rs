@@ -6,3 +6,7 @@ pub mod host;
 pub mod metrics;
 pub mod server;
 pub mod sources;
+
+#[cfg(test)]
+#[path = "../tests/fixtures/host.rs"]
+mod fixture_host;

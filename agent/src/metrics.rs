@@ -573,29 +573,14 @@ mod tests {
     use super::*;
     use crate::host::HostSources;
     use crate::sources::{disk, HostPaths, NameFilter};
-    use std::path::Path;
 
+    /// Two cycles over the fixture broker host: counters, and interval
+    /// figures of zero (the files do not change between the cycles).
     fn fixture_reading() -> (HostReading, HostReport) {
         let dir = tempfile::tempdir().unwrap();
-        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-        for (from, to) in [
-            ("stat", "stat"),
-            ("diskstats_5.5", "diskstats"),
-            ("net_dev", "net/dev"),
-            ("net_snmp_broker", "net/snmp"),
-            ("net_sockstat_broker", "net/sockstat"),
-            ("meminfo_broker", "meminfo"),
-            ("file-nr", "sys/fs/file-nr"),
-        ] {
-            let target = dir.path().join(to);
-            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-            std::fs::copy(fixtures.join(from), target).unwrap();
-        }
+        let (proc, sys) = crate::fixture_host::broker_host(dir.path());
         let mut host = HostSources::new(
-            HostPaths {
-                proc: dir.path().to_path_buf(),
-                sys: dir.path().join("no-sys"),
-            },
+            HostPaths { proc, sys },
             NameFilter::new(None, Some(disk::DEFAULT_EXCLUDE), "disk").unwrap(),
             NameFilter::default(),
         );
@@ -612,13 +597,15 @@ mod tests {
         let text = metrics.exposition();
         for line in [
             "# TYPE brokerwatch_cpu_seconds_total counter",
-            "brokerwatch_cpu_seconds_total{mode=\"iowait\",broker_id=\"7\"} 1.73",
+            "brokerwatch_cpu_seconds_total{mode=\"iowait\",broker_id=\"7\"} 98311.45",
             "# TYPE brokerwatch_disk_read_bytes_total counter",
             "brokerwatch_disk_read_bytes_total{device=\"sdb\",broker_id=\"7\"} 15777332282368",
             "brokerwatch_disk_io_time_seconds_total{device=\"sdb\",broker_id=\"7\"} 398123.551",
             "brokerwatch_disk_flush_requests_total{device=\"sdb\",broker_id=\"7\"} 1812",
             "brokerwatch_disk_utilization_ratio{device=\"sdb\",broker_id=\"7\"} 0",
-            "brokerwatch_network_receive_bytes_total{interface=\"lo\",broker_id=\"7\"} 3193",
+            "brokerwatch_network_receive_bytes_total{interface=\"lo\",broker_id=\"7\"} 81237612398",
+            "brokerwatch_network_speed_bytes{interface=\"ens1f0\",broker_id=\"7\"} 3125000000",
+            "brokerwatch_network_receive_utilization_ratio{interface=\"ens1f0\",broker_id=\"7\"} 0",
             "brokerwatch_tcp_retransmitted_segments_total{broker_id=\"7\"} 41238761",
             "brokerwatch_tcp_time_wait_sockets{broker_id=\"7\"} 18231",
             "brokerwatch_memory_page_cache_bytes{broker_id=\"7\"} 214142849024",
@@ -634,8 +621,8 @@ mod tests {
                 "missing {line:?} in\n{text}"
             );
         }
-        // No speed file for any interface: no utilization series are invented.
-        assert!(!text.contains("brokerwatch_network_receive_utilization_ratio{"));
+        // Only ens1f0 has a speed file: no utilization is invented for the others.
+        assert!(!text.contains("brokerwatch_network_receive_utilization_ratio{interface=\"bond0\""));
         // Filtered devices are not exported.
         assert!(!text.contains("device=\"sda1\"") && !text.contains("device=\"loop0\""));
     }

@@ -22,7 +22,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use brokerwatch_tests::{free_port, system_binary, workspace_binary, Daemon, Scrape};
+use brokerwatch_tests::{free_port, start_agent, system_binary, workspace_binary, Daemon, Scrape};
 
 const AGENT_INTERVAL: Duration = Duration::from_millis(200);
 const DISK_BYTES: usize = 64 << 20;
@@ -156,23 +156,10 @@ fn agent_counters_move_like_node_exporters_under_disk_and_network_load() {
         ],
     );
     let interval = format!("{}ms", AGENT_INTERVAL.as_millis());
-    let mut agent = Daemon::start(
+    let (agent, agent_url) = start_agent(
         &workspace_binary("brokerwatch-agent"),
-        &[
-            "--broker-id",
-            "0",
-            "--listen",
-            "127.0.0.1:0",
-            "--interval",
-            &interval,
-        ],
+        &["--broker-id", "0", "--interval", &interval],
     );
-    let line = agent.wait_for_log("serving http://", Duration::from_secs(10));
-    let agent_url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("the agent logs its endpoint")
-        .to_owned();
     let node_url = format!("http://127.0.0.1:{node_port}/metrics");
     brokerwatch_tests::get_when_ready(&node_url, Duration::from_secs(10));
 

@@ -128,6 +128,21 @@ impl Drop for Daemon {
     }
 }
 
+/// Starts `brokerwatch-agent` (the binary at `program`) on a port of its own
+/// choosing and returns it with its `/metrics` URL, read from its log.
+pub fn start_agent(program: &Path, args: &[&str]) -> (Daemon, String) {
+    let mut all = vec!["--listen", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let mut agent = Daemon::start(program, &all);
+    let line = agent.wait_for_log("serving http://", Duration::from_secs(10));
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in the agent's log line {line:?}"))
+        .to_owned();
+    (agent, url)
+}
+
 /// GETs a URL, retrying until it answers 200 or the timeout passes.
 pub fn get_when_ready(url: &str, timeout: Duration) -> String {
     let deadline = Instant::now() + timeout;
