@@ -1,0 +1,108 @@
+//! Pure computation: the load model and its JSON form.
+
+pub mod load;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use load::GroupLoad;
+
+/// `GET /api/v1/load` and `load-report --format json` (DESIGN.md section 5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadView {
+    pub groups: Vec<GroupView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupView {
+    pub group: String,
+    pub brokers: Vec<BrokerView>,
+    pub stddev: f64,
+    pub stddev_limit: f64,
+    pub balanced: bool,
+    /// The metrics that entered the load.
+    pub metrics: Vec<String>,
+    /// Metrics left out, and why.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped_metrics: BTreeMap<String, String>,
+    /// Brokers of the group without a fresh report: left out, not counted as zero.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrokerView {
+    pub broker: i32,
+    pub share: f64,
+    pub deviation: f64,
+    pub metric_shares: BTreeMap<String, f64>,
+}
+
+impl GroupView {
+    pub fn new(load: &GroupLoad<i32>, missing: Vec<i32>) -> Self {
+        GroupView {
+            group: load.group.clone(),
+            brokers: load
+                .members
+                .iter()
+                .map(|m| BrokerView {
+                    broker: m.member,
+                    share: m.share,
+                    deviation: m.deviation,
+                    metric_shares: m.metric_shares.clone(),
+                })
+                .collect(),
+            stddev: load.stddev,
+            stddev_limit: load.stddev_limit,
+            balanced: load.balanced,
+            metrics: load.metrics.clone(),
+            skipped_metrics: load.skipped_metrics.clone(),
+            missing,
+        }
+    }
+}
+
+/// The operator's verdict on one member's deviation against ±r.
+pub fn verdict(deviation: f64, deviation_limit: f64, can_alert: bool) -> &'static str {
+    if !can_alert || deviation.abs() <= deviation_limit {
+        "ok"
+    } else if deviation > 0.0 {
+        "overloaded"
+    } else {
+        "underloaded"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::load::{compute, default_weights, tests::worked_example, METRICS};
+
+    #[test]
+    fn the_json_has_the_design_shape() {
+        let load = compute("default", &worked_example(), &default_weights(&METRICS), 0.10);
+        let view = LoadView {
+            groups: vec![GroupView::new(&load, vec![])],
+        };
+        let json = serde_json::to_value(&view).unwrap();
+        let group = &json["groups"][0];
+        assert_eq!(group["group"], "default");
+        assert_eq!(group["brokers"][0]["broker"], 1);
+        assert!((group["brokers"][0]["share"].as_f64().unwrap() - 0.248780).abs() < 1e-6);
+        assert!((group["brokers"][0]["deviation"].as_f64().unwrap() + 0.004878).abs() < 1e-6);
+        assert_eq!(group["brokers"][0]["metric_shares"]["partitions"], 0.25);
+        assert!((group["stddev"].as_f64().unwrap() - 0.006232).abs() < 1e-6);
+        assert_eq!(group["stddev_limit"], 0.025);
+        assert_eq!(group["balanced"], true);
+        assert!(group.get("missing").is_none(), "empty lists are left out");
+    }
+
+    #[test]
+    fn verdicts() {
+        assert_eq!(verdict(0.05, 0.10, true), "ok");
+        assert_eq!(verdict(0.15, 0.10, true), "overloaded");
+        assert_eq!(verdict(-0.15, 0.10, true), "underloaded");
+        assert_eq!(verdict(0.9, 0.10, false), "ok");
+    }
+}
