@@ -9,7 +9,7 @@ use std::time::Duration;
 use brokerwatch_common::parse_duration;
 use serde::Deserialize;
 
-use crate::sources::{disk, one_line, HostPaths, NameFilter};
+use crate::sources::{disk, HostPaths, NameFilter};
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9797";
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
@@ -78,13 +78,7 @@ pub fn load(path: Option<&Path>, flags: &Flags) -> Result<Config, String> {
 
 /// Validates a config text; `origin` names it in errors.
 pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, String> {
-    let file: FileConfig = toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|span| format!(" line {}", text[..span.start].matches('\n').count() + 1))
-            .unwrap_or_default();
-        format!("{origin}{line}: {}", one_line(e.message()))
-    })?;
+    let file: FileConfig = brokerwatch_common::from_toml(text, origin)?;
     let fail = |key: &str, problem: String| format!("{origin}: {key}: {problem}");
 
     let broker_id = flags.broker_id.or(file.broker_id).ok_or_else(|| {

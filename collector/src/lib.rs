@@ -2,5 +2,12 @@
 //! computes every broker's share of the load and its deviation, and raises
 //! alerts that reach people through Alertmanager.
 
+pub mod alerts;
+pub mod config;
+pub mod ingest;
 pub mod load_report;
+pub mod metrics;
 pub mod model;
+pub mod persist;
+pub mod server;
+pub mod store;

@@ -37,7 +37,9 @@ fn check_value(value: f64, place: &str) -> Result<f64, String> {
     if value.is_finite() && value >= 0.0 {
         Ok(value)
     } else {
-        Err(format!("{place}: {value} is not a load (a number of 0 or more)"))
+        Err(format!(
+            "{place}: {value} is not a load (a number of 0 or more)"
+        ))
     }
 }
 
@@ -58,8 +60,13 @@ fn add_row(table: &mut Table, group: String, row: Row<i32>, place: &str) -> Resu
 }
 
 fn parse_csv(text: &str) -> Result<Table, String> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
-    let headers = reader.headers().map_err(|e| format!("CSV header: {e}"))?.clone();
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("CSV header: {e}"))?
+        .clone();
     let broker_column = headers
         .iter()
         .position(|h| h == "broker")
@@ -88,7 +95,10 @@ fn parse_csv(text: &str) -> Result<Table, String> {
             let value: f64 = cell
                 .parse()
                 .map_err(|_| format!("{place}, column {column}: {cell:?} is not a number"))?;
-            values.insert(column.to_owned(), check_value(value, &format!("{place}, column {column}"))?);
+            values.insert(
+                column.to_owned(),
+                check_value(value, &format!("{place}, column {column}"))?,
+            );
         }
         let group = group_column
             .and_then(|i| record.get(i))
@@ -104,8 +114,12 @@ fn parse_csv(text: &str) -> Result<Table, String> {
 }
 
 fn parse_json(text: &str) -> Result<Table, String> {
-    let rows: Vec<serde_json::Map<String, serde_json::Value>> =
-        serde_json::from_str(text).map_err(|e| format!("JSON: {e}; expected an array of objects like {{\"broker\":1,\"partitions\":100}}"))?;
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(text)
+        .map_err(|e| {
+            format!(
+                "JSON: {e}; expected an array of objects like {{\"broker\":1,\"partitions\":100}}"
+            )
+        })?;
     let mut table = Table::new();
     for (i, object) in rows.into_iter().enumerate() {
         let place = format!("element {}", i + 1);
@@ -128,7 +142,10 @@ fn parse_json(text: &str) -> Result<Table, String> {
             let number = value
                 .as_f64()
                 .ok_or_else(|| format!("{place}, {key}: {value} is not a number"))?;
-            values.insert(key.clone(), check_value(number, &format!("{place}, {key}"))?);
+            values.insert(
+                key.clone(),
+                check_value(number, &format!("{place}, {key}"))?,
+            );
         }
         add_row(&mut table, group, Row { member, values }, &place)?;
     }
@@ -142,7 +159,12 @@ fn parse_json(text: &str) -> Result<Table, String> {
 /// default of 1 for every metric.
 pub fn parse_weights(text: Option<&str>) -> Result<Weights, String> {
     let mut weights = default_weights(&METRICS);
-    for pair in text.unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for pair in text
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
         let (metric, weight) = pair
             .split_once('=')
             .ok_or_else(|| format!("--weights: {pair:?} is not metric=weight"))?;
@@ -153,7 +175,9 @@ pub fn parse_weights(text: Option<&str>) -> Result<Weights, String> {
             .parse()
             .ok()
             .filter(|w: &f64| w.is_finite() && *w >= 0.0)
-            .ok_or_else(|| format!("--weights: weight {weight:?} for {metric} is not a number of 0 or more"))?;
+            .ok_or_else(|| {
+                format!("--weights: weight {weight:?} for {metric} is not a number of 0 or more")
+            })?;
         weights.insert(metric.to_owned(), weight);
     }
     Ok(weights)
@@ -171,7 +195,9 @@ pub fn parse_deviation(text: &str) -> Result<f64, String> {
         .ok()
         .map(|v| v * scale)
         .filter(|r| *r > 0.0 && *r <= 1.0)
-        .ok_or_else(|| format!("deviation {text:?} is not a fraction in (0, 1] or a percentage like 10%"))
+        .ok_or_else(|| {
+            format!("deviation {text:?} is not a fraction in (0, 1] or a percentage like 10%")
+        })
 }
 
 pub fn compute_table(table: &Table, weights: &Weights, deviation: f64) -> Vec<GroupLoad<i32>> {
@@ -183,7 +209,10 @@ pub fn compute_table(table: &Table, weights: &Weights, deviation: f64) -> Vec<Gr
 
 pub fn to_json(groups: &[GroupLoad<i32>]) -> String {
     let view = LoadView {
-        groups: groups.iter().map(|g| GroupView::new(g, Vec::new())).collect(),
+        groups: groups
+            .iter()
+            .map(|g| GroupView::new(g, Vec::new()))
+            .collect(),
     };
     serde_json::to_string_pretty(&view).expect("the view serialises")
 }
@@ -192,11 +221,21 @@ pub fn to_json(groups: &[GroupLoad<i32>]) -> String {
 pub fn to_table(groups: &[GroupLoad<i32>], deviation: f64) -> String {
     let mut out = String::new();
     for group in groups {
-        let _ = writeln!(out, "group {} ({} brokers; metrics: {})", group.group, group.members.len(), group.metrics.join(", "));
+        let _ = writeln!(
+            out,
+            "group {} ({} brokers; metrics: {})",
+            group.group,
+            group.members.len(),
+            group.metrics.join(", ")
+        );
         for (metric, why) in &group.skipped_metrics {
             let _ = writeln!(out, "  skipped {metric}: {why}");
         }
-        let _ = writeln!(out, "  {:>8} {:>10} {:>11}  verdict", "broker", "share", "deviation");
+        let _ = writeln!(
+            out,
+            "  {:>8} {:>10} {:>11}  verdict",
+            "broker", "share", "deviation"
+        );
         for member in &group.members {
             let _ = writeln!(
                 out,
@@ -211,11 +250,19 @@ pub fn to_table(groups: &[GroupLoad<i32>], deviation: f64) -> String {
             out,
             "  stddev {:.6} {} limit {:.6} (r = {}%, N = {}): {}\n",
             group.stddev,
-            if group.stddev <= group.stddev_limit { "<=" } else { ">" },
+            if group.stddev <= group.stddev_limit {
+                "<="
+            } else {
+                ">"
+            },
             group.stddev_limit,
             deviation * 100.0,
             group.members.len(),
-            if group.balanced { "balanced" } else { "imbalanced" }
+            if group.balanced {
+                "balanced"
+            } else {
+                "imbalanced"
+            }
         );
     }
     out
@@ -225,7 +272,8 @@ pub fn to_table(groups: &[GroupLoad<i32>], deviation: f64) -> String {
 mod tests {
     use super::*;
 
-    const WORKED_EXAMPLE_CSV: &str = "broker,partitions,leaders,cpu_used,nw_bytes_in,nw_bytes_out\n\
+    const WORKED_EXAMPLE_CSV: &str =
+        "broker,partitions,leaders,cpu_used,nw_bytes_in,nw_bytes_out\n\
         1,100,50,0.40,100,200\n2,100,50,0.42,110,210\n3,110,55,0.38,95,190\n4,90,45,0.40,105,200\n";
 
     #[test]
@@ -267,8 +315,14 @@ mod tests {
         assert_eq!(json["groups"][0]["brokers"][1]["broker"], 2);
         assert_eq!(json["groups"][0]["balanced"], false);
         let text = to_table(&groups, 0.10);
-        assert!(text.contains("         2   0.750000   +50.0000%  overloaded"), "{text}");
-        assert!(text.contains("         1   0.250000   -50.0000%  underloaded"), "{text}");
+        assert!(
+            text.contains("         2   0.750000   +50.0000%  overloaded"),
+            "{text}"
+        );
+        assert!(
+            text.contains("         1   0.250000   -50.0000%  underloaded"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -284,20 +338,41 @@ mod tests {
     fn bad_tables_get_one_line_naming_the_place() {
         let cases = [
             ("partitions\n10\n", "CSV header has no broker column"),
-            ("broker,disk_space\n1,10\n", "column \"disk_space\" is not a load metric"),
-            ("broker,partitions\n1,ten\n", "line 2, column partitions: \"ten\" is not a number"),
-            ("broker,partitions\nx,10\n", "line 2: broker \"x\" is not a broker id"),
-            ("broker,partitions\n1,-5\n", "line 2, column partitions: -5 is not a load"),
-            ("broker,partitions\n1,5\n1,6\n", "line 3: broker 1 appears twice"),
+            (
+                "broker,disk_space\n1,10\n",
+                "column \"disk_space\" is not a load metric",
+            ),
+            (
+                "broker,partitions\n1,ten\n",
+                "line 2, column partitions: \"ten\" is not a number",
+            ),
+            (
+                "broker,partitions\nx,10\n",
+                "line 2: broker \"x\" is not a broker id",
+            ),
+            (
+                "broker,partitions\n1,-5\n",
+                "line 2, column partitions: -5 is not a load",
+            ),
+            (
+                "broker,partitions\n1,5\n1,6\n",
+                "line 3: broker 1 appears twice",
+            ),
             ("broker,partitions\n1,5,7\n", "CSV: "),
             ("broker,partitions\n", "the table has no rows"),
             ("[{\"partitions\": 1}]", "element 1: no integer \"broker\""),
-            ("[{\"broker\": 1, \"partitions\": \"x\"}]", "element 1, partitions: \"x\" is not a number"),
+            (
+                "[{\"broker\": 1, \"partitions\": \"x\"}]",
+                "element 1, partitions: \"x\" is not a number",
+            ),
             ("[1, 2", "JSON: "),
         ];
         for (text, expected) in cases {
             let err = parse_table(text).unwrap_err();
-            assert!(err.starts_with(expected), "for {text:?}: got {err:?}, want {expected:?}...");
+            assert!(
+                err.starts_with(expected),
+                "for {text:?}: got {err:?}, want {expected:?}..."
+            );
             assert!(!err.contains('\n'), "{err:?}");
         }
     }
@@ -308,11 +383,21 @@ mod tests {
         assert_eq!(weights["partitions"], 2.0);
         assert_eq!(weights["cpu_used"], 0.0);
         assert_eq!(weights["fd"], 1.0);
-        assert!(parse_weights(Some("disk=2")).unwrap_err().starts_with("--weights: column \"disk\""));
-        assert!(parse_weights(Some("partitions")).unwrap_err().contains("not metric=weight"));
-        assert!(parse_weights(Some("partitions=-1")).unwrap_err().contains("not a number of 0 or more"));
+        assert!(parse_weights(Some("disk=2"))
+            .unwrap_err()
+            .starts_with("--weights: column \"disk\""));
+        assert!(parse_weights(Some("partitions"))
+            .unwrap_err()
+            .contains("not metric=weight"));
+        assert!(parse_weights(Some("partitions=-1"))
+            .unwrap_err()
+            .contains("not a number of 0 or more"));
         assert_eq!(parse_deviation("0.2"), Ok(0.2));
         assert!((parse_deviation("15%").unwrap() - 0.15).abs() < 1e-12);
-        assert!(parse_deviation("0").is_err() && parse_deviation("150%").is_err() && parse_deviation("x").is_err());
+        assert!(
+            parse_deviation("0").is_err()
+                && parse_deviation("150%").is_err()
+                && parse_deviation("x").is_err()
+        );
     }
 }

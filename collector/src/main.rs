@@ -1,13 +1,26 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use brokerwatch_collector::load_report;
+use std::io::IsTerminal;
+
+use brokerwatch_collector::config::{self, Flags};
+use brokerwatch_collector::{load_report, server};
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// The per-cluster collector of brokerwatch.
+/// The per-cluster collector of brokerwatch: takes the agents' reports,
+/// computes each broker's share of the load, and alerts through Alertmanager.
 #[derive(Parser, Debug)]
 #[command(name = "brokerwatch-collector", version)]
 struct Cli {
+    /// TOML config file (see brokerwatch-collector.example.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address for reports, the API and /metrics [default: 0.0.0.0:9798].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Validate the configuration and exit.
+    #[arg(long)]
+    check_config: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -45,7 +58,7 @@ fn main() -> ExitCode {
             deviation,
             format,
         }) => run_load_report(&input, weights.as_deref(), &deviation, format),
-        None => Err("no collector in this build yet: use the load-report command".into()),
+        None => run_collector(cli.config, cli.listen, cli.check_config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -56,16 +69,75 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_load_report(input: &std::path::Path, weights: Option<&str>, deviation: &str, format: Format) -> Result<(), String> {
-    let text = std::fs::read_to_string(input)
-        .map_err(|e| format!("load-report --input {}: cannot read it ({e})", input.display()))?;
-    let table = load_report::parse_table(&text).map_err(|e| format!("load-report {}: {e}", input.display()))?;
+fn run_load_report(
+    input: &std::path::Path,
+    weights: Option<&str>,
+    deviation: &str,
+    format: Format,
+) -> Result<(), String> {
+    let text = std::fs::read_to_string(input).map_err(|e| {
+        format!(
+            "load-report --input {}: cannot read it ({e})",
+            input.display()
+        )
+    })?;
+    let table = load_report::parse_table(&text)
+        .map_err(|e| format!("load-report {}: {e}", input.display()))?;
     let weights = load_report::parse_weights(weights)?;
-    let deviation = load_report::parse_deviation(deviation).map_err(|e| format!("--deviation: {e}"))?;
+    let deviation =
+        load_report::parse_deviation(deviation).map_err(|e| format!("--deviation: {e}"))?;
     let groups = load_report::compute_table(&table, &weights, deviation);
     match format {
         Format::Table => print!("{}", load_report::to_table(&groups, deviation)),
         Format::Json => println!("{}", load_report::to_json(&groups)),
     }
     Ok(())
+}
+
+fn run_collector(
+    config: Option<PathBuf>,
+    listen: Option<String>,
+    check_only: bool,
+) -> Result<(), String> {
+    let path = config.ok_or(
+        "--config FILE is required to run the collector (see brokerwatch-collector.example.toml)",
+    )?;
+    let config = config::load(&path, &Flags { listen })?;
+    if check_only {
+        println!(
+            "config OK: cluster={} listen={} groups={} alertmanagers={}",
+            config.cluster,
+            config.listen,
+            config.groups.len(),
+            config.alertmanagers.len()
+        );
+        return Ok(());
+    }
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(server::run(config, shutdown_signal()))
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what systemd sends on stop).
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
 }

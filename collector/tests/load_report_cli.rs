@@ -17,8 +17,17 @@ fn fixture(name: &str) -> String {
 
 #[test]
 fn the_worked_example_csv_reproduces_the_design_figures_to_1e_6() {
-    let output = load_report(&["--input", &fixture("worked_example.csv"), "--format", "json"]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = load_report(&[
+        "--input",
+        &fixture("worked_example.csv"),
+        "--format",
+        "json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON output");
     let group = &json["groups"][0];
     assert_eq!(group["group"], "default");
@@ -32,7 +41,10 @@ fn the_worked_example_csv_reproduces_the_design_figures_to_1e_6() {
         let b = &group["brokers"][i];
         assert_eq!(b["broker"], broker);
         assert!((b["share"].as_f64().unwrap() - share).abs() < 1e-6, "{b}");
-        assert!((b["deviation"].as_f64().unwrap() - deviation).abs() < 1e-6, "{b}");
+        assert!(
+            (b["deviation"].as_f64().unwrap() - deviation).abs() < 1e-6,
+            "{b}"
+        );
     }
     assert!((group["stddev"].as_f64().unwrap() - 0.006232).abs() < 1e-6);
     assert!((group["stddev_limit"].as_f64().unwrap() - 0.025).abs() < 1e-12);
@@ -41,12 +53,26 @@ fn the_worked_example_csv_reproduces_the_design_figures_to_1e_6() {
 
 #[test]
 fn the_table_says_the_verdict_and_a_tighter_r_flips_it() {
-    let output = load_report(&["--input", &fixture("worked_example.csv"), "--deviation", "3%"]);
+    let output = load_report(&[
+        "--input",
+        &fixture("worked_example.csv"),
+        "--deviation",
+        "3%",
+    ]);
     let text = String::from_utf8(output.stdout).unwrap();
-    assert!(text.contains("         2   0.258659    +3.4634%  overloaded"), "{text}");
-    assert!(text.contains("         4   0.241220    -3.5122%  underloaded"), "{text}");
+    assert!(
+        text.contains("         2   0.258659    +3.4634%  overloaded"),
+        "{text}"
+    );
+    assert!(
+        text.contains("         4   0.241220    -3.5122%  underloaded"),
+        "{text}"
+    );
     // σ_max = 0.03 / 4 = 0.0075 > σ: still balanced as a group.
-    assert!(text.contains("stddev 0.006232 <= limit 0.007500 (r = 3%, N = 4): balanced"), "{text}");
+    assert!(
+        text.contains("stddev 0.006232 <= limit 0.007500 (r = 3%, N = 4): balanced"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -54,8 +80,18 @@ fn a_bad_input_is_one_line_and_exit_2() {
     let output = load_report(&["--input", "/nonexistent.csv"]);
     assert_eq!(output.status.code(), Some(2));
     let err = String::from_utf8(output.stderr).unwrap();
-    assert!(err.starts_with("brokerwatch-collector: load-report --input /nonexistent.csv: cannot read it ("), "{err}");
+    assert!(
+        err.starts_with(
+            "brokerwatch-collector: load-report --input /nonexistent.csv: cannot read it ("
+        ),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1);
-    let output = load_report(&["--input", &fixture("worked_example.csv"), "--weights", "disk=1"]);
+    let output = load_report(&[
+        "--input",
+        &fixture("worked_example.csv"),
+        "--weights",
+        "disk=1",
+    ]);
     assert_eq!(output.status.code(), Some(2));
 }

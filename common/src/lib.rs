@@ -112,6 +112,22 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         .map_err(|e| format!("invalid duration {text:?} ({e}); write it like 10s, 500ms or 2m"))
 }
 
+/// Folds a multi-line message (TOML and regex errors draw carets) into one line.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Deserializes a TOML config; an error is one line: `ORIGIN line N: what`.
+pub fn from_toml<T: serde::de::DeserializeOwned>(text: &str, origin: &str) -> Result<T, String> {
+    toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|span| format!(" line {}", text[..span.start].matches('\n').count() + 1))
+            .unwrap_or_default();
+        format!("{origin}{line}: {}", one_line(e.message()))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +157,22 @@ mod tests {
         let back: Report = serde_json::from_str(&json).unwrap();
         assert_eq!(back, report);
         assert!(json.contains("\"iowait_ratio\":0.05"));
+    }
+
+    #[test]
+    fn toml_errors_are_one_line_with_the_line_number() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Config {
+            #[allow(dead_code)]
+            name: String,
+        }
+        let err = from_toml::<Config>("name = \"a\"\nnmae = 1\n", "config x.toml").unwrap_err();
+        assert!(
+            err.starts_with("config x.toml line 2: unknown field `nmae`"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'));
     }
 
     #[test]

@@ -59,7 +59,7 @@ impl NameFilter {
                     Some(p) => regex_lite::Regex::new(p).map(Some).map_err(|e| {
                         format!(
                             "{what}.{key}: invalid regular expression {p:?}: {}",
-                            one_line(&e.to_string())
+                            brokerwatch_common::one_line(&e.to_string())
                         )
                     }),
                 }
@@ -74,11 +74,6 @@ impl NameFilter {
         self.include.as_ref().is_none_or(|r| r.is_match(name))
             && !self.exclude.as_ref().is_some_and(|r| r.is_match(name))
     }
-}
-
-/// Folds a multi-line message (regex and TOML errors draw carets) into one line.
-pub fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Why a source produced nothing (or less than usual) this cycle.

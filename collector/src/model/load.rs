@@ -86,7 +86,12 @@ impl<K> GroupLoad<K> {
 }
 
 /// Computes the model for one group. `deviation_limit` is r (0.10 = 10 %).
-pub fn compute<K: Clone>(group: &str, rows: &[Row<K>], weights: &Weights, deviation_limit: f64) -> GroupLoad<K> {
+pub fn compute<K: Clone>(
+    group: &str,
+    rows: &[Row<K>],
+    weights: &Weights,
+    deviation_limit: f64,
+) -> GroupLoad<K> {
     let n = rows.len();
     let mut skipped = BTreeMap::new();
     let mut used: Vec<(&str, f64, f64)> = Vec::new(); // (metric, weight, Σ)
@@ -133,9 +138,18 @@ pub fn compute<K: Clone>(group: &str, rows: &[Row<K>], weights: &Weights, deviat
     let stddev = if n == 0 {
         0.0
     } else {
-        (members.iter().map(|m| (m.share - mean).powi(2)).sum::<f64>() / n as f64).sqrt()
+        (members
+            .iter()
+            .map(|m| (m.share - mean).powi(2))
+            .sum::<f64>()
+            / n as f64)
+            .sqrt()
     };
-    let stddev_limit = if n == 0 { 0.0 } else { deviation_limit / n as f64 };
+    let stddev_limit = if n == 0 {
+        0.0
+    } else {
+        deviation_limit / n as f64
+    };
     let mut load = GroupLoad {
         group: group.to_owned(),
         members,
@@ -168,34 +182,67 @@ pub(crate) mod tests {
             (3, [110.0, 55.0, 0.38, 95.0, 190.0]),
             (4, [90.0, 45.0, 0.40, 105.0, 200.0]),
         ];
-        let names = ["partitions", "leaders", "cpu_used", "nw_bytes_in", "nw_bytes_out"];
+        let names = [
+            "partitions",
+            "leaders",
+            "cpu_used",
+            "nw_bytes_in",
+            "nw_bytes_out",
+        ];
         table
             .iter()
             .map(|(broker, values)| {
-                row(*broker, &names.iter().copied().zip(values.iter().copied()).collect::<Vec<_>>())
+                row(
+                    *broker,
+                    &names
+                        .iter()
+                        .copied()
+                        .zip(values.iter().copied())
+                        .collect::<Vec<_>>(),
+                )
             })
             .collect()
     }
 
     fn close(actual: f64, expected: f64) {
-        assert!((actual - expected).abs() < 1e-6, "{actual} is not {expected} to 1e-6");
+        assert!(
+            (actual - expected).abs() < 1e-6,
+            "{actual} is not {expected} to 1e-6"
+        );
     }
 
     #[test]
     fn reproduces_the_worked_example_to_1e_6() {
-        let load = compute("default", &worked_example(), &default_weights(&METRICS), 0.10);
+        let load = compute(
+            "default",
+            &worked_example(),
+            &default_weights(&METRICS),
+            0.10,
+        );
         let shares: Vec<f64> = load.members.iter().map(|m| m.share).collect();
         for (actual, expected) in shares.iter().zip([0.248780, 0.258659, 0.251341, 0.241220]) {
             close(*actual, expected);
         }
         let deviations: Vec<f64> = load.members.iter().map(|m| m.deviation).collect();
-        for (actual, expected) in deviations.iter().zip([-0.004878, 0.034634, 0.005366, -0.035122]) {
+        for (actual, expected) in deviations
+            .iter()
+            .zip([-0.004878, 0.034634, 0.005366, -0.035122])
+        {
             close(*actual, expected);
         }
         close(load.stddev, 0.006232);
         close(load.stddev_limit, 0.025);
         assert!(load.balanced);
-        assert_eq!(load.metrics, ["cpu_used", "leaders", "nw_bytes_in", "nw_bytes_out", "partitions"]);
+        assert_eq!(
+            load.metrics,
+            [
+                "cpu_used",
+                "leaders",
+                "nw_bytes_in",
+                "nw_bytes_out",
+                "partitions"
+            ]
+        );
         // Metrics with weight but no column are simply absent, not "skipped".
         assert!(load.skipped_metrics.is_empty());
         close(load.members[0].metric_shares["partitions"], 0.25);
@@ -206,12 +253,20 @@ pub(crate) mod tests {
     #[test]
     fn weights_change_the_shares() {
         // Only nw_bytes_out, weight 3: B_n is 3 · D_out(n), so D_b(n) = D_out(n).
-        let weights: Weights = [("nw_bytes_out".to_owned(), 3.0), ("partitions".to_owned(), 0.0)].into();
+        let weights: Weights = [
+            ("nw_bytes_out".to_owned(), 3.0),
+            ("partitions".to_owned(), 0.0),
+        ]
+        .into();
         let load = compute("default", &worked_example(), &weights, 0.10);
         close(load.members[1].share, 210.0 / 800.0);
         assert_eq!(load.metrics, ["nw_bytes_out"]);
         // partitions 2 and nw_bytes_out 1: broker 3's share leans to partitions.
-        let weights: Weights = [("partitions".to_owned(), 2.0), ("nw_bytes_out".to_owned(), 1.0)].into();
+        let weights: Weights = [
+            ("partitions".to_owned(), 2.0),
+            ("nw_bytes_out".to_owned(), 1.0),
+        ]
+        .into();
         let load = compute("default", &worked_example(), &weights, 0.10);
         let expected = (2.0 * 110.0 / 400.0 + 190.0 / 800.0) / 3.0;
         close(load.members[2].share, expected);
@@ -232,7 +287,10 @@ pub(crate) mod tests {
         close(load.stddev, 0.25);
         close(load.stddev_limit, 0.05);
         assert!(!load.balanced);
-        assert_eq!(load.deviating(0.10).map(|m| m.member).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(
+            load.deviating(0.10).map(|m| m.member).collect::<Vec<_>>(),
+            [1, 2]
+        );
     }
 
     #[test]
@@ -243,7 +301,10 @@ pub(crate) mod tests {
         ];
         let load = compute("default", &rows, &default_weights(&METRICS), 0.10);
         assert_eq!(load.metrics, ["partitions"]);
-        assert_eq!(load.skipped_metrics["cpu_used"], "not known for every member");
+        assert_eq!(
+            load.skipped_metrics["cpu_used"],
+            "not known for every member"
+        );
         close(load.members[0].share, 0.5);
         assert!(load.balanced);
     }

@@ -1,5 +1,6 @@
 //! Pure computation: the load model and its JSON form.
 
+pub mod cluster;
 pub mod load;
 
 use std::collections::BTreeMap;
@@ -81,7 +82,12 @@ mod tests {
 
     #[test]
     fn the_json_has_the_design_shape() {
-        let load = compute("default", &worked_example(), &default_weights(&METRICS), 0.10);
+        let load = compute(
+            "default",
+            &worked_example(),
+            &default_weights(&METRICS),
+            0.10,
+        );
         let view = LoadView {
             groups: vec![GroupView::new(&load, vec![])],
         };

@@ -1,0 +1,387 @@
+//! The collector core's alert rules: each turns the load picture and the
+//! store into verdicts, one per subject it can judge now. A subject it
+//! cannot judge (a broker with no fresh report, for the host rules) gets no
+//! verdict, so its alert keeps its state rather than resolving for lack of data.
+
+use std::collections::BTreeMap;
+
+use super::state::Verdict;
+use crate::config::Config;
+use crate::model::cluster::ClusterLoad;
+use crate::model::load::{GroupLoad, MemberLoad};
+use crate::store::Store;
+
+fn percent(ratio: f64) -> String {
+    format!("{:.1}%", ratio * 100.0)
+}
+
+fn signed_percent(ratio: f64) -> String {
+    format!("{:+.1}%", ratio * 100.0)
+}
+
+/// `2m 30s` rather than `150.2s`.
+fn age(seconds: f64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(seconds.max(0.0) as u64)).to_string()
+}
+
+struct Judge<'a> {
+    config: &'a Config,
+    verdicts: Vec<Verdict>,
+}
+
+impl Judge<'_> {
+    fn judge(
+        &mut self,
+        rule: &str,
+        subject: &[(&str, String)],
+        active: bool,
+        summary: String,
+        description: String,
+    ) {
+        let spec = self.config.rule(rule);
+        if !spec.enabled {
+            return;
+        }
+        let mut labels: BTreeMap<String, String> = [
+            ("alertname".to_owned(), rule.to_owned()),
+            ("cluster".to_owned(), self.config.cluster.clone()),
+            ("severity".to_owned(), spec.severity.as_str().to_owned()),
+        ]
+        .into();
+        labels.extend(subject.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        self.verdicts.push(Verdict {
+            labels,
+            annotations: [
+                ("summary".to_owned(), summary),
+                ("description".to_owned(), description),
+            ]
+            .into(),
+            active,
+            for_seconds: spec.for_duration.as_secs_f64(),
+        });
+    }
+}
+
+/// The metrics in which a member's share is furthest above (or below) the mean.
+fn leading_metrics<K>(member: &MemberLoad<K>, members: usize, above: bool) -> String {
+    let mean = 1.0 / members as f64;
+    let mut shares: Vec<(&String, &f64)> = member.metric_shares.iter().collect();
+    shares.sort_by(|a, b| {
+        let (da, db) = (a.1 - mean, b.1 - mean);
+        if above {
+            db.total_cmp(&da)
+        } else {
+            da.total_cmp(&db)
+        }
+    });
+    shares
+        .iter()
+        .take(3)
+        .map(|(metric, share)| format!("{metric} {}", percent(**share)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn extremes<K: Clone>(group: &GroupLoad<K>) -> Option<(&MemberLoad<K>, &MemberLoad<K>)> {
+    let most = group
+        .members
+        .iter()
+        .max_by(|a, b| a.share.total_cmp(&b.share))?;
+    let least = group
+        .members
+        .iter()
+        .min_by(|a, b| a.share.total_cmp(&b.share))?;
+    Some((most, least))
+}
+
+pub fn verdicts(
+    config: &Config,
+    load: &ClusterLoad,
+    store: &Store,
+    last_seen: &BTreeMap<i32, f64>,
+    now: f64,
+) -> Vec<Verdict> {
+    let mut j = Judge {
+        config,
+        verdicts: Vec::new(),
+    };
+    let r = config.deviation;
+
+    for (group, _missing) in &load.groups {
+        let n = group.members.len();
+        let alerting = group.can_alert();
+        for m in &group.members {
+            let over = m.deviation > 0.0;
+            j.judge(
+                "KafkaBrokerLoadDeviation",
+                &[("group", group.group.clone()), ("broker", m.member.to_string())],
+                alerting && m.deviation.abs() > r,
+                format!(
+                    "Broker {} carries {} of group {}'s load, {} against the mean share of {}",
+                    m.member,
+                    percent(m.share),
+                    group.group,
+                    signed_percent(m.deviation),
+                    percent(1.0 / n as f64)
+                ),
+                format!(
+                    "Its deviation {} is beyond ±{}. {} shares: {}. {}",
+                    signed_percent(m.deviation),
+                    percent(r),
+                    if over { "Highest" } else { "Lowest" },
+                    leading_metrics(m, n, over),
+                    if over {
+                        format!("Look at the partitions and leaders on broker {}: move some away (kafka-reassign-partitions) or run a preferred leader election if leaders are skewed.", m.member)
+                    } else {
+                        format!("Broker {} takes less than its share, so the others carry more: move partitions or leaders onto it.", m.member)
+                    }
+                ),
+            );
+        }
+        if let Some((most, least)) = extremes(group) {
+            j.judge(
+                "KafkaClusterLoadImbalance",
+                &[("group", group.group.clone())],
+                alerting && !group.balanced,
+                format!(
+                    "Group {}'s load is uneven: standard deviation {:.4} against a limit of {:.4}",
+                    group.group, group.stddev, group.stddev_limit
+                ),
+                format!(
+                    "{} brokers, limit r/N with r = {}. Most loaded: broker {} with {} ({}); least loaded: broker {} with {} ({}). Rebalance the group's partitions (kafka-reassign-partitions or Cruise Control).",
+                    n,
+                    percent(r),
+                    most.member,
+                    percent(most.share),
+                    signed_percent(most.deviation),
+                    least.member,
+                    percent(least.share),
+                    signed_percent(least.deviation)
+                ),
+            );
+        }
+    }
+
+    for (broker, disks) in &load.disks {
+        if let Some((most, least)) = extremes(disks) {
+            j.judge(
+                "KafkaBrokerDiskImbalance",
+                &[("broker", broker.to_string())],
+                disks.can_alert() && !disks.balanced,
+                format!(
+                    "The disks of broker {broker} are unevenly loaded: {} carries {} of their I/O",
+                    most.member,
+                    percent(most.share)
+                ),
+                format!(
+                    "Standard deviation {:.4} against a limit of {:.4} over {} disks; least loaded: {} with {}. Move partitions between broker {broker}'s log dirs (kafka-reassign-partitions with log_dirs).",
+                    disks.stddev,
+                    disks.stddev_limit,
+                    disks.members.len(),
+                    least.member,
+                    percent(least.share)
+                ),
+            );
+        }
+    }
+
+    let missing_after = config.broker_missing_after.as_secs_f64();
+    for (broker, seen) in last_seen {
+        let silent = now - seen;
+        j.judge(
+            "KafkaAgentDown",
+            &[("broker", broker.to_string())],
+            silent > missing_after,
+            format!("No report from the agent of broker {broker} for {}", age(silent)),
+            format!(
+                "Its last report came at {}. Broker {broker} is left out of the load until it reports. Check brokerwatch-agent on the host (systemctl status brokerwatch-agent) and its route to the collector.",
+                humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(seen.max(0.0)))
+            ),
+        );
+    }
+
+    let threshold = |rule: &str| {
+        config
+            .rule(rule)
+            .threshold
+            .expect("host rules have thresholds")
+    };
+    for (&broker, _) in store
+        .brokers()
+        .filter(|(b, _)| store.is_fresh(**b, now, missing_after))
+    {
+        for name in store
+            .series_names(broker)
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+        {
+            let Some(value) = store.robust(broker, &name, now) else {
+                continue;
+            };
+            if let Some(device) = name
+                .strip_prefix("disk:")
+                .and_then(|s| s.strip_suffix(":io_util"))
+            {
+                let limit = threshold("KafkaHostDiskSaturated");
+                j.judge(
+                    "KafkaHostDiskSaturated",
+                    &[("broker", broker.to_string()), ("device", device.to_owned())],
+                    value > limit,
+                    format!("Disk {device} of broker {broker} is busy {} of the time", percent(value)),
+                    format!(
+                        "Median %util over the window is {} (limit {}). Requests queue behind it: produce and fetch latency on broker {broker} will rise. Check which log dirs sit on {device} and move partitions off it.",
+                        percent(value),
+                        percent(limit)
+                    ),
+                );
+            } else if let Some(interface) = name
+                .strip_prefix("link:")
+                .and_then(|s| s.strip_suffix(":utilization"))
+            {
+                let limit = threshold("KafkaHostNetworkSaturated");
+                j.judge(
+                    "KafkaHostNetworkSaturated",
+                    &[("broker", broker.to_string()), ("device", interface.to_owned())],
+                    value > limit,
+                    format!("Link {interface} of broker {broker} runs at {} of its speed", percent(value)),
+                    format!(
+                        "Median utilization of the busier direction over the window is {} (limit {}). Consumers and followers of broker {broker} will lag; move leaders off it or add bandwidth.",
+                        percent(value),
+                        percent(limit)
+                    ),
+                );
+            } else if name == "iowait" {
+                let limit = threshold("KafkaHostIowaitHigh");
+                j.judge(
+                    "KafkaHostIowaitHigh",
+                    &[("broker", broker.to_string())],
+                    value > limit,
+                    format!("Broker {broker}'s CPUs wait on I/O {} of the time", percent(value)),
+                    format!(
+                        "Median iowait over the window is {} (limit {}): reads are missing the page cache or the disks are saturated. Look at the disk %util and the page-cache hit rate of broker {broker}.",
+                        percent(value),
+                        percent(limit)
+                    ),
+                );
+            }
+        }
+    }
+    j.verdicts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{from_toml_text, Flags};
+    use crate::model::cluster::cluster_load;
+    use crate::store::tests::{disk, link, report};
+    use std::collections::BTreeSet;
+
+    fn config() -> Config {
+        let text = "cluster = \"prod\"\n[ingest]\nallow_unauthenticated = true\n[rules.KafkaHostIowaitHigh]\nenabled = false\n";
+        from_toml_text(text, "test", &Flags::default()).unwrap()
+    }
+
+    fn find<'a>(verdicts: &'a [Verdict], alertname: &str, subject: &[(&str, &str)]) -> &'a Verdict {
+        verdicts
+            .iter()
+            .find(|v| {
+                v.labels["alertname"] == alertname
+                    && subject
+                        .iter()
+                        .all(|(k, val)| v.labels.get(*k).map(String::as_str) == Some(*val))
+            })
+            .unwrap_or_else(|| panic!("no {alertname} {subject:?} verdict"))
+    }
+
+    #[test]
+    fn a_heavy_broker_gets_a_deviation_verdict_that_says_where_to_look() {
+        let config = config();
+        let mut store = Store::new(300.0);
+        for broker in 1..=4 {
+            store.insert(report(broker, if broker == 3 { 2.0 } else { 1.0 }), 100.0);
+        }
+        let last_seen: BTreeMap<i32, f64> = (1..=4).map(|b| (b, 100.0)).collect();
+        let load = cluster_load(&config, &store, &BTreeSet::new(), 100.0);
+        let verdicts = verdicts(&config, &load, &store, &last_seen, 100.0);
+        let heavy = find(&verdicts, "KafkaBrokerLoadDeviation", &[("broker", "3")]);
+        assert!(heavy.active);
+        assert_eq!(heavy.labels["cluster"], "prod");
+        assert_eq!(heavy.labels["severity"], "warning");
+        assert_eq!(heavy.labels["group"], "default");
+        assert_eq!(heavy.for_seconds, 900.0);
+        assert_eq!(heavy.annotations["summary"], "Broker 3 carries 40.0% of group default's load, +60.0% against the mean share of 25.0%");
+        assert!(
+            heavy.annotations["description"]
+                .starts_with("Its deviation +60.0% is beyond ±10.0%. Highest shares: "),
+            "{}",
+            heavy.annotations["description"]
+        );
+        assert!(heavy.annotations["description"].contains("partitions and leaders on broker 3"));
+        let light = find(&verdicts, "KafkaBrokerLoadDeviation", &[("broker", "1")]);
+        assert!(light.active, "20 % against 25 % is -20 %");
+        let imbalance = find(
+            &verdicts,
+            "KafkaClusterLoadImbalance",
+            &[("group", "default")],
+        );
+        assert!(imbalance.active);
+        assert!(imbalance.annotations["description"]
+            .contains("Most loaded: broker 3 with 40.0% (+60.0%)"));
+        assert!(!find(&verdicts, "KafkaAgentDown", &[("broker", "2")]).active);
+        // Disabled rules give no verdicts at all.
+        assert!(verdicts
+            .iter()
+            .all(|v| v.labels["alertname"] != "KafkaHostIowaitHigh"));
+    }
+
+    #[test]
+    fn host_rules_judge_fresh_brokers_only_and_agent_down_says_since_when() {
+        let config = config();
+        let mut store = Store::new(300.0);
+        let mut busy = report(1, 1.0);
+        busy.host.disks = vec![disk("sdb", 0.0, 0.0, 0.97), disk("sdc", 0.0, 0.0, 0.20)];
+        busy.host.interfaces = vec![link("ens1f0", 1.2e9, 0.0, Some(1.25e9))];
+        store.insert(busy, 1000.0);
+        store.insert(report(2, 1.0), 500.0);
+        let last_seen = BTreeMap::from([(1, 1000.0), (2, 500.0)]);
+        let load = cluster_load(&config, &store, &BTreeSet::new(), 1000.0);
+        let verdicts = verdicts(&config, &load, &store, &last_seen, 1000.0);
+        let disk = find(
+            &verdicts,
+            "KafkaHostDiskSaturated",
+            &[("broker", "1"), ("device", "sdb")],
+        );
+        assert!(disk.active);
+        assert_eq!(
+            disk.annotations["summary"],
+            "Disk sdb of broker 1 is busy 97.0% of the time"
+        );
+        assert!(!find(&verdicts, "KafkaHostDiskSaturated", &[("device", "sdc")]).active);
+        let link = find(
+            &verdicts,
+            "KafkaHostNetworkSaturated",
+            &[("broker", "1"), ("device", "ens1f0")],
+        );
+        assert!(link.active && link.annotations["summary"].ends_with("runs at 96.0% of its speed"));
+        assert!(find(&verdicts, "KafkaBrokerDiskImbalance", &[("broker", "1")]).active);
+        // Broker 2 is silent: no host verdicts (unknown), but agent down.
+        assert!(verdicts
+            .iter()
+            .all(
+                |v| !(v.labels.get("broker").map(String::as_str) == Some("2")
+                    && v.labels["alertname"].starts_with("KafkaHost"))
+            ));
+        let down = find(&verdicts, "KafkaAgentDown", &[("broker", "2")]);
+        assert!(down.active);
+        assert_eq!(down.labels["severity"], "critical");
+        assert_eq!(
+            down.annotations["summary"],
+            "No report from the agent of broker 2 for 8m 20s"
+        );
+        assert!(down.annotations["description"]
+            .starts_with("Its last report came at 1970-01-01T00:08:20Z."));
+        // A group of one fresh broker never alerts on load.
+        assert!(!find(&verdicts, "KafkaBrokerLoadDeviation", &[("broker", "1")]).active);
+    }
+}

@@ -1,0 +1,555 @@
+//! The collector's configuration: a TOML file (every key is documented in
+//! `brokerwatch-collector.example.toml`) with `--listen` on top. Every bad
+//! value is one line naming the key and what to write instead.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use brokerwatch_common::{from_toml, parse_duration};
+use serde::Deserialize;
+
+use crate::model::load::{default_weights, Weights, METRICS};
+
+/// The alerts of the collector core, each configurable under `[rules.NAME]`.
+pub const RULES: [&str; 7] = [
+    "KafkaBrokerLoadDeviation",
+    "KafkaClusterLoadImbalance",
+    "KafkaBrokerDiskImbalance",
+    "KafkaAgentDown",
+    "KafkaHostDiskSaturated",
+    "KafkaHostIowaitHigh",
+    "KafkaHostNetworkSaturated",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub enabled: bool,
+    /// How long the condition must hold before the alert fires.
+    pub for_duration: Duration,
+    pub severity: Severity,
+    /// The rule's threshold, where it has one (a ratio 0..1).
+    pub threshold: Option<f64>,
+}
+
+/// Defaults: (for, severity, threshold).
+fn rule_defaults(name: &str) -> (Duration, Severity, Option<f64>) {
+    let minutes = |m: u64| Duration::from_secs(60 * m);
+    match name {
+        "KafkaBrokerLoadDeviation" => (minutes(15), Severity::Warning, None),
+        "KafkaClusterLoadImbalance" => (minutes(15), Severity::Warning, None),
+        "KafkaBrokerDiskImbalance" => (minutes(30), Severity::Warning, None),
+        "KafkaAgentDown" => (minutes(2), Severity::Critical, None),
+        "KafkaHostDiskSaturated" => (minutes(10), Severity::Warning, Some(0.90)),
+        "KafkaHostIowaitHigh" => (minutes(10), Severity::Warning, Some(0.25)),
+        "KafkaHostNetworkSaturated" => (minutes(5), Severity::Warning, Some(0.80)),
+        _ => unreachable!("only names from RULES"),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub cluster: String,
+    pub listen: SocketAddr,
+    pub state_dir: PathBuf,
+    pub evaluation_interval: Duration,
+    /// Accepted bearer tokens; empty only when `allow_unauthenticated`.
+    pub tokens: Vec<String>,
+    pub allow_unauthenticated: bool,
+    pub max_body_bytes: usize,
+    pub max_decoded_bytes: usize,
+    pub window: Duration,
+    pub broker_missing_after: Duration,
+    pub deviation: f64,
+    pub disk_deviation: f64,
+    pub weights: Weights,
+    /// Resource groups by name; brokers in none of them form `default`.
+    pub groups: BTreeMap<String, BTreeSet<i32>>,
+    pub rules: BTreeMap<&'static str, Rule>,
+    pub alertmanagers: Vec<String>,
+    pub resend_interval: Duration,
+    pub alertmanager_timeout: Duration,
+    pub resolved_retention: Duration,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    cluster: Option<String>,
+    listen: Option<String>,
+    state_dir: Option<PathBuf>,
+    evaluation_interval: Option<String>,
+    #[serde(default)]
+    ingest: IngestSection,
+    #[serde(default)]
+    store: StoreSection,
+    #[serde(default)]
+    load: LoadSection,
+    #[serde(default)]
+    groups: Vec<GroupSection>,
+    #[serde(default)]
+    rules: BTreeMap<String, RuleSection>,
+    #[serde(default)]
+    alertmanager: AlertmanagerSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IngestSection {
+    #[serde(default)]
+    tokens: Vec<String>,
+    token_file: Option<PathBuf>,
+    #[serde(default)]
+    allow_unauthenticated: bool,
+    max_body_bytes: Option<usize>,
+    max_decoded_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreSection {
+    window: Option<String>,
+    broker_missing_after: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoadSection {
+    deviation: Option<f64>,
+    disk_deviation: Option<f64>,
+    #[serde(default)]
+    weights: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupSection {
+    name: String,
+    brokers: Vec<i32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSection {
+    enabled: Option<bool>,
+    #[serde(rename = "for")]
+    for_duration: Option<String>,
+    severity: Option<Severity>,
+    threshold: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertmanagerSection {
+    #[serde(default)]
+    urls: Vec<String>,
+    resend_interval: Option<String>,
+    timeout: Option<String>,
+    resolved_retention: Option<String>,
+}
+
+/// Values given on the command line; each wins over the file's.
+#[derive(Debug, Default, Clone)]
+pub struct Flags {
+    pub listen: Option<String>,
+}
+
+pub fn load(path: &Path, flags: &Flags) -> Result<Config, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "config {}: cannot read it ({e}); check the --config path",
+            path.display()
+        )
+    })?;
+    from_toml_text(&text, &format!("config {}", path.display()), flags)
+}
+
+fn duration(
+    origin: &str,
+    key: &str,
+    text: Option<String>,
+    default: Duration,
+) -> Result<Duration, String> {
+    match text {
+        None => Ok(default),
+        Some(text) => {
+            let value = parse_duration(&text).map_err(|e| format!("{origin}: {key}: {e}"))?;
+            if value.is_zero() && key != "for" && !key.ends_with(".for") {
+                return Err(format!("{origin}: {key}: must be more than 0"));
+            }
+            Ok(value)
+        }
+    }
+}
+
+fn ratio(origin: &str, key: &str, value: Option<f64>, default: f64) -> Result<f64, String> {
+    let value = value.unwrap_or(default);
+    if value > 0.0 && value <= 1.0 {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{origin}: {key}: {value} is not a ratio in (0, 1]; e.g. 0.1 for 10 %"
+        ))
+    }
+}
+
+fn url(origin: &str, key: &str, url: &str) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => {
+            Ok(url.trim_end_matches('/').to_owned())
+        }
+        _ => Err(format!(
+            "{origin}: {key}: {url:?} is not a URL; write it like http://alertmanager:9093"
+        )),
+    }
+}
+
+pub fn from_toml_text(text: &str, origin: &str, flags: &Flags) -> Result<Config, String> {
+    let file: FileConfig = from_toml(text, origin)?;
+    let fail = |key: &str, problem: String| format!("{origin}: {key}: {problem}");
+
+    let cluster = file
+        .cluster
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| {
+            fail(
+                "cluster",
+                "not set; name the Kafka cluster, it labels every alert".into(),
+            )
+        })?;
+    let listen_text = flags
+        .listen
+        .clone()
+        .or(file.listen)
+        .unwrap_or_else(|| "0.0.0.0:9798".into());
+    let listen: SocketAddr = listen_text.parse().map_err(|_| {
+        fail(
+            "listen",
+            format!("{listen_text:?} is not an address; write it like 0.0.0.0:9798"),
+        )
+    })?;
+    let state_dir = file
+        .state_dir
+        .unwrap_or_else(|| PathBuf::from("/var/lib/brokerwatch-collector"));
+
+    let mut tokens: Vec<String> = file
+        .ingest
+        .tokens
+        .into_iter()
+        .filter(|t| !t.is_empty())
+        .collect();
+    if let Some(path) = &file.ingest.token_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            fail(
+                "ingest.token_file",
+                format!("cannot read {} ({e})", path.display()),
+            )
+        })?;
+        tokens.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from),
+        );
+    }
+    if tokens.is_empty() && !file.ingest.allow_unauthenticated {
+        return Err(fail(
+            "ingest.tokens",
+            "no token: set tokens or token_file, or allow_unauthenticated = true to accept anyone"
+                .into(),
+        ));
+    }
+
+    let mut weights = default_weights(&METRICS);
+    for (metric, weight) in file.load.weights {
+        if !METRICS.contains(&metric.as_str()) {
+            return Err(fail(
+                "load.weights",
+                format!(
+                    "{metric:?} is not a load metric; use any of {}",
+                    METRICS.join(", ")
+                ),
+            ));
+        }
+        if !(weight.is_finite() && weight >= 0.0) {
+            return Err(fail(
+                &format!("load.weights.{metric}"),
+                format!("{weight} is not a weight of 0 or more"),
+            ));
+        }
+        weights.insert(metric, weight);
+    }
+
+    let mut groups: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
+    let mut owner: BTreeMap<i32, String> = BTreeMap::new();
+    for group in file.groups {
+        if group.name.trim().is_empty() || groups.contains_key(&group.name) {
+            return Err(fail(
+                "groups",
+                format!("group name {:?} is empty or used twice", group.name),
+            ));
+        }
+        for broker in &group.brokers {
+            if let Some(other) = owner.insert(*broker, group.name.clone()) {
+                return Err(fail(
+                    "groups",
+                    format!("broker {broker} is in both {other:?} and {:?}; resource groups never share brokers", group.name),
+                ));
+            }
+        }
+        groups.insert(group.name, group.brokers.into_iter().collect());
+    }
+
+    let mut rules = BTreeMap::new();
+    let mut sections = file.rules;
+    for name in RULES {
+        let section = sections.remove(name).unwrap_or_default();
+        let (for_default, severity_default, threshold_default) = rule_defaults(name);
+        let key = |k: &str| format!("rules.{name}.{k}");
+        let threshold = match threshold_default {
+            None if section.threshold.is_some() => {
+                return Err(fail(
+                    &key("threshold"),
+                    "this rule has no threshold (it uses load.deviation)".into(),
+                ))
+            }
+            None => None,
+            Some(default) => Some(ratio(
+                origin,
+                &key("threshold"),
+                section.threshold,
+                default,
+            )?),
+        };
+        rules.insert(
+            name,
+            Rule {
+                enabled: section.enabled.unwrap_or(true),
+                for_duration: duration(origin, &key("for"), section.for_duration, for_default)?,
+                severity: section.severity.unwrap_or(severity_default),
+                threshold,
+            },
+        );
+    }
+    if let Some(unknown) = sections.keys().next() {
+        return Err(fail(
+            "rules",
+            format!("{unknown:?} is not a rule; use any of {}", RULES.join(", ")),
+        ));
+    }
+
+    let alertmanagers = file
+        .alertmanager
+        .urls
+        .iter()
+        .map(|u| url(origin, "alertmanager.urls", u))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    Ok(Config {
+        cluster,
+        listen,
+        state_dir,
+        evaluation_interval: duration(
+            origin,
+            "evaluation_interval",
+            file.evaluation_interval,
+            Duration::from_secs(10),
+        )?,
+        tokens,
+        allow_unauthenticated: file.ingest.allow_unauthenticated,
+        max_body_bytes: file.ingest.max_body_bytes.unwrap_or(1 << 20),
+        max_decoded_bytes: file.ingest.max_decoded_bytes.unwrap_or(16 << 20),
+        window: duration(
+            origin,
+            "store.window",
+            file.store.window,
+            Duration::from_secs(300),
+        )?,
+        broker_missing_after: duration(
+            origin,
+            "store.broker_missing_after",
+            file.store.broker_missing_after,
+            Duration::from_secs(60),
+        )?,
+        deviation: ratio(origin, "load.deviation", file.load.deviation, 0.10)?,
+        disk_deviation: ratio(
+            origin,
+            "load.disk_deviation",
+            file.load.disk_deviation,
+            0.10,
+        )?,
+        weights,
+        groups,
+        rules,
+        alertmanagers,
+        resend_interval: duration(
+            origin,
+            "alertmanager.resend_interval",
+            file.alertmanager.resend_interval,
+            Duration::from_secs(60),
+        )?,
+        alertmanager_timeout: duration(
+            origin,
+            "alertmanager.timeout",
+            file.alertmanager.timeout,
+            Duration::from_secs(10),
+        )?,
+        resolved_retention: duration(
+            origin,
+            "alertmanager.resolved_retention",
+            file.alertmanager.resolved_retention,
+            Duration::from_secs(900),
+        )?,
+    })
+}
+
+impl Config {
+    /// The resource group of a broker: its configured group, or `default`.
+    pub fn group_of(&self, broker: i32) -> &str {
+        self.groups
+            .iter()
+            .find(|(_, brokers)| brokers.contains(&broker))
+            .map_or("default", |(name, _)| name)
+    }
+
+    pub fn rule(&self, name: &str) -> &Rule {
+        &self.rules[name]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "cluster = \"prod\"\n[ingest]\ntokens = [\"s3cret\"]\n";
+
+    fn error(text: &str) -> String {
+        from_toml_text(text, "config c.toml", &Flags::default()).unwrap_err()
+    }
+
+    #[test]
+    fn minimal_config_gets_the_documented_defaults() {
+        let config = from_toml_text(MINIMAL, "c", &Flags::default()).unwrap();
+        assert_eq!(config.cluster, "prod");
+        assert_eq!(config.listen.to_string(), "0.0.0.0:9798");
+        assert_eq!(config.window, Duration::from_secs(300));
+        assert_eq!(config.deviation, 0.10);
+        assert_eq!(config.weights.len(), 11);
+        assert_eq!(config.rules.len(), 7);
+        let saturated = config.rule("KafkaHostDiskSaturated");
+        assert_eq!(saturated.threshold, Some(0.9));
+        assert_eq!(saturated.for_duration, Duration::from_secs(600));
+        assert_eq!(config.rule("KafkaAgentDown").severity, Severity::Critical);
+        assert_eq!(config.group_of(4), "default");
+    }
+
+    #[test]
+    fn the_example_file_is_valid_and_documents_every_section() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("brokerwatch-collector.example.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let config = from_toml_text(&text, "example", &Flags::default()).unwrap();
+        assert_eq!(config.groups["payments"], [1, 2, 3].into());
+        assert_eq!(config.group_of(2), "payments");
+        for key in [
+            "cluster",
+            "listen",
+            "state_dir",
+            "evaluation_interval",
+            "[ingest]",
+            "tokens",
+            "token_file",
+            "allow_unauthenticated",
+            "max_body_bytes",
+            "max_decoded_bytes",
+            "[store]",
+            "window",
+            "broker_missing_after",
+            "[load]",
+            "deviation",
+            "disk_deviation",
+            "[load.weights]",
+            "[[groups]]",
+            "[rules.",
+            "for",
+            "severity",
+            "threshold",
+            "enabled",
+            "[alertmanager]",
+            "urls",
+            "resend_interval",
+            "timeout",
+            "resolved_retention",
+        ] {
+            assert!(
+                text.contains(&format!("\n{key}")) || text.contains(&format!("\n# {key}")),
+                "{key} undocumented"
+            );
+        }
+        for rule in RULES {
+            assert!(text.contains(rule), "{rule} undocumented");
+        }
+    }
+
+    #[test]
+    fn every_bad_value_gets_one_line_naming_the_key() {
+        let cases = [
+            ("[ingest]\ntokens = [\"t\"]", "config c.toml: cluster: not set"),
+            ("cluster = \"p\"", "config c.toml: ingest.tokens: no token"),
+            ("cluster = \"p\"\nlisten = \"nine\"\n[ingest]\ntokens = [\"t\"]", "config c.toml: listen: \"nine\" is not an address"),
+            (&format!("{MINIMAL}[store]\nwindow = \"0s\""), "config c.toml: store.window: must be more than 0"),
+            (&format!("{MINIMAL}[load]\ndeviation = 2.0"), "config c.toml: load.deviation: 2 is not a ratio"),
+            (&format!("{MINIMAL}[load.weights]\ndisk = 1.0"), "config c.toml: load.weights: \"disk\" is not a load metric"),
+            (&format!("{MINIMAL}[[groups]]\nname = \"a\"\nbrokers = [1]\n[[groups]]\nname = \"b\"\nbrokers = [1]"), "config c.toml: groups: broker 1 is in both \"a\" and \"b\""),
+            (&format!("{MINIMAL}[rules.KafkaHostDiskSaturated]\nthreshold = 90"), "config c.toml: rules.KafkaHostDiskSaturated.threshold: 90 is not a ratio"),
+            (&format!("{MINIMAL}[rules.KafkaBrokerLoadDeviation]\nthreshold = 0.2"), "config c.toml: rules.KafkaBrokerLoadDeviation.threshold: this rule has no threshold"),
+            (&format!("{MINIMAL}[rules.KafkaDiskFull]\nfor = \"1m\""), "config c.toml: rules: \"KafkaDiskFull\" is not a rule"),
+            (&format!("{MINIMAL}[rules.KafkaAgentDown]\nseverity = \"page\""), "config c.toml line 5: unknown variant `page`"),
+            (&format!("{MINIMAL}[alertmanager]\nurls = [\"am:9093\"]"), "config c.toml: alertmanager.urls: \"am:9093\" is not a URL"),
+            (&format!("{MINIMAL}[ingest]\ntoken_file = \"/nonexistent\""), "config c.toml line 4: "),
+        ];
+        for (text, expected) in cases {
+            let err = error(text);
+            assert!(
+                err.starts_with(expected),
+                "for {text:?}:\n got {err:?}\nwant {expected:?}..."
+            );
+            assert!(!err.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn tokens_come_from_the_file_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        std::fs::write(&path, "# agents of rack 1\nabc\n\n  def  \n").unwrap();
+        let text = format!(
+            "cluster = \"p\"\n[ingest]\ntoken_file = {:?}\n",
+            path.display().to_string()
+        );
+        let config = from_toml_text(&text, "c", &Flags::default()).unwrap();
+        assert_eq!(config.tokens, ["abc", "def"]);
+        let text = "cluster = \"p\"\n[ingest]\ntoken_file = \"/nonexistent/tokens\"\n";
+        assert!(error(text)
+            .starts_with("config c.toml: ingest.token_file: cannot read /nonexistent/tokens ("));
+    }
+}

@@ -1,0 +1,160 @@
+//! What the collector keeps across restarts, written atomically.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::alerts::state::AlertBook;
+
+/// The collector's state file (`STATE_DIR/state.json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Persisted {
+    pub alerts: AlertBook,
+    /// When each broker's agent last reported (Unix seconds): an agent that
+    /// went silent before a restart is still known, and still down, after it.
+    #[serde(default)]
+    pub last_report: BTreeMap<i32, f64>,
+}
+
+/// Reads the state file; a missing file is a fresh start. A file that cannot
+/// be read back is moved aside (kept for the operator) and the error says where.
+pub fn load(path: &Path) -> Result<Persisted, String> {
+    let text = match std::fs::read(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Persisted::default()),
+        Err(e) => {
+            return Err(format!(
+                "state {}: cannot read it ({e}); check the state_dir permissions",
+                path.display()
+            ))
+        }
+    };
+    serde_json::from_slice(&text).map_err(|e| {
+        let aside = path.with_extension("json.unreadable");
+        let moved = std::fs::rename(path, &aside);
+        format!(
+            "state {}: cannot parse it ({e}); {}, starting with no alerts",
+            path.display(),
+            match moved {
+                Ok(()) => format!("kept it as {}", aside.display()),
+                Err(e) => format!("could not move it aside ({e})"),
+            }
+        )
+    })
+}
+
+/// Writes the state atomically: a temporary file, fsync, rename, fsync of
+/// the directory. A crash leaves either the old state or the new one.
+pub fn save(path: &Path, state: &Persisted) -> Result<(), String> {
+    let fail = |what: &str, e: std::io::Error| {
+        format!(
+            "state {}: {what} failed ({e}); check the state_dir's free space and permissions",
+            path.display()
+        )
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| fail("creating the directory", e))?;
+    let temporary = path.with_extension("json.tmp");
+    let json = serde_json::to_vec_pretty(state).expect("the state serialises");
+    let written = std::fs::File::create(&temporary)
+        .map_err(|e| fail("creating the temporary file", e))
+        .and_then(|mut file| {
+            file.write_all(&json).map_err(|e| fail("writing", e))?;
+            file.sync_all().map_err(|e| fail("fsync", e))
+        });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(e);
+    }
+    std::fs::rename(&temporary, path).map_err(|e| fail("renaming the temporary file", e))?;
+    if let Ok(dir) = std::fs::File::open(dir) {
+        // Makes the rename itself durable; not every filesystem allows it.
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::state::{Retention, Verdict};
+
+    fn firing_state() -> Persisted {
+        let mut alerts = AlertBook::default();
+        let verdict = Verdict {
+            labels: [
+                ("alertname".to_owned(), "KafkaAgentDown".to_owned()),
+                ("broker".to_owned(), "2".to_owned()),
+            ]
+            .into(),
+            annotations: BTreeMap::new(),
+            active: true,
+            for_seconds: 0.0,
+        };
+        alerts.apply(
+            vec![verdict],
+            7.5,
+            Retention {
+                unjudged_seconds: 60.0,
+                resolved_seconds: 60.0,
+            },
+        );
+        Persisted {
+            alerts,
+            last_report: [(2, 1.5)].into(),
+        }
+    }
+
+    #[test]
+    fn state_survives_a_save_and_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/state.json");
+        assert_eq!(load(&path).unwrap(), Persisted::default());
+        let state = firing_state();
+        save(&path, &state).unwrap();
+        assert_eq!(load(&path).unwrap(), state);
+        assert!(!path.with_extension("json.tmp").exists());
+    }
+
+    #[test]
+    fn a_corrupt_file_is_kept_aside_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, "{\"alerts\": {\"x\": ").unwrap();
+        let err = load(&path).unwrap_err();
+        assert!(
+            err.starts_with(&format!("state {}: cannot parse it (", path.display())),
+            "{err}"
+        );
+        assert!(
+            err.ends_with("state.json.unreadable, starting with no alerts"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(path.with_extension("json.unreadable")).unwrap(),
+            "{\"alerts\": {\"x\": "
+        );
+    }
+
+    #[test]
+    fn an_unwritable_place_is_an_error_and_the_old_state_stays() {
+        let err = save(
+            Path::new("/proc/brokerwatch/state.json"),
+            &Persisted::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("state /proc/brokerwatch/state.json: creating the directory failed"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        save(&path, &firing_state()).unwrap();
+        // A directory where the temporary file should go makes the write fail.
+        std::fs::create_dir(path.with_extension("json.tmp")).unwrap();
+        assert!(save(&path, &Persisted::default()).is_err());
+        assert_eq!(load(&path).unwrap(), firing_state());
+    }
+}

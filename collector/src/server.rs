@@ -1,0 +1,353 @@
+//! The collector daemon: report intake, the evaluation loop (load model,
+//! rules, alert state, persistence, delivery), and the HTTP API.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::time::MissedTickBehavior;
+use tracing::{error, info, warn};
+
+use crate::alerts::notify::{rfc3339, Delivery, Notifier};
+use crate::alerts::rules;
+use crate::alerts::state::{Phase, Retention, Transition};
+use crate::config::Config;
+use crate::ingest::{self, Limits};
+use crate::metrics::CollectorMetrics;
+use crate::model::cluster::{cluster_load, ClusterLoad};
+use crate::model::LoadView;
+use crate::persist::{self, Persisted};
+use crate::store::Store;
+
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+struct Inner {
+    store: Store,
+    state: Persisted,
+    load: Option<ClusterLoad>,
+    /// Whether the last write of the state file failed (to log once per change).
+    state_write_failing: bool,
+}
+
+struct App {
+    config: Config,
+    state_path: PathBuf,
+    inner: Mutex<Inner>,
+    metrics: CollectorMetrics,
+    notifier: Notifier,
+}
+
+type Shared = Arc<App>;
+
+impl App {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Binds, restores the state, and runs until `shutdown` completes; the state
+/// is written once more on the way out.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let listener = TcpListener::bind(config.listen).await.map_err(|e| {
+        format!(
+            "listen {}: {e}; choose a free address with --listen or the listen key",
+            config.listen
+        )
+    })?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("listen {}: {e}", config.listen))?;
+    let state_path = config.state_dir.join("state.json");
+    let state = persist::load(&state_path).unwrap_or_else(|e| {
+        error!("{e}");
+        Persisted::default()
+    });
+    let firing = state.alerts.firing().count();
+    info!(cluster = %config.cluster, state = %state_path.display(), firing, "serving http://{local} (reports at /api/v1/reports)");
+
+    let metrics = CollectorMetrics::new(&config.cluster);
+    let client = reqwest::Client::builder()
+        .timeout(config.alertmanager_timeout)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client for Alertmanager: {e}"))?;
+    let notifier = Notifier::start(
+        &config.alertmanagers,
+        Delivery {
+            client,
+            resend: config.resend_interval,
+            generator_url: format!("http://{local}/api/v1/alerts"),
+            posts: metrics.alertmanager_posts.clone(),
+        },
+    );
+    notifier.publish(&state.alerts);
+    let app = Arc::new(App {
+        inner: Mutex::new(Inner {
+            store: Store::new(config.window.as_secs_f64()),
+            state,
+            load: None,
+            state_write_failing: false,
+        }),
+        state_path,
+        metrics,
+        notifier,
+        config,
+    });
+
+    let evaluating = tokio::spawn(evaluate_forever(app.clone()));
+    let router = Router::new()
+        .route("/api/v1/reports", post(receive_report))
+        .route("/api/v1/load", get(load))
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/brokers", get(brokers))
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(healthz))
+        .with_state(app.clone());
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    evaluating.abort();
+    let inner = app.lock();
+    if let Err(e) = persist::save(&app.state_path, &inner.state) {
+        error!("on shutdown: {e}");
+    }
+    served.map_err(|e| format!("serving http://{local}: {e}"))
+}
+
+async fn evaluate_forever(app: Shared) {
+    let mut ticker = tokio::time::interval(app.config.evaluation_interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        evaluate(&app, unix_now());
+    }
+}
+
+/// One evaluation: the load, the rules, the alert state, its file, the
+/// metrics, and the set handed to the Alertmanager tasks.
+fn evaluate(app: &App, now: f64) {
+    let started = Instant::now();
+    let config = &app.config;
+    let mut guard = app.lock();
+    let inner = &mut *guard;
+    let known: BTreeSet<i32> = inner.state.last_report.keys().copied().collect();
+    let load = cluster_load(config, &inner.store, &known, now);
+    let verdicts = rules::verdicts(config, &load, &inner.store, &inner.state.last_report, now);
+    let retention = Retention {
+        unjudged_seconds: (config.window + config.broker_missing_after).as_secs_f64(),
+        resolved_seconds: config.resolved_retention.as_secs_f64(),
+    };
+    for transition in inner.state.alerts.apply(verdicts, now, retention) {
+        let (what, id) = match &transition {
+            Transition::Pending(id) => ("pending", id),
+            Transition::Fired(id) => ("firing", id),
+            Transition::Resolved(id) => ("resolved", id),
+        };
+        let summary = inner
+            .state
+            .alerts
+            .alerts
+            .get(id)
+            .and_then(|a| a.annotations.get("summary"))
+            .cloned()
+            .unwrap_or_default();
+        info!(alert = %id, "{what}: {summary}");
+    }
+    match persist::save(&app.state_path, &inner.state) {
+        Ok(()) => {
+            if inner.state_write_failing {
+                info!(state = %app.state_path.display(), "state file writable again");
+            }
+            inner.state_write_failing = false;
+            app.metrics.state_writable.set(1);
+        }
+        Err(e) => {
+            // Alerts keep flowing from memory; the write is retried next evaluation.
+            if !inner.state_write_failing {
+                error!("{e}; alerts keep being evaluated and delivered, the write is retried every evaluation");
+            }
+            inner.state_write_failing = true;
+            app.metrics.state_write_errors.inc();
+            app.metrics.state_writable.set(0);
+        }
+    }
+    app.metrics
+        .record(&load, &inner.state.last_report, &inner.state.alerts);
+    app.metrics
+        .evaluation_duration
+        .set(started.elapsed().as_secs_f64());
+    app.notifier.publish(&inner.state.alerts);
+    inner.load = Some(load);
+}
+
+fn reject(app: &App, rejection: ingest::Rejection) -> Response {
+    app.metrics
+        .reports_rejected
+        .with_label_values(&[rejection.reason])
+        .inc();
+    warn!(
+        reason = rejection.reason,
+        status = rejection.status,
+        "report refused: {}",
+        rejection.message
+    );
+    let status = StatusCode::from_u16(rejection.status).unwrap_or(StatusCode::BAD_REQUEST);
+    (status, format!("{}\n", rejection.message)).into_response()
+}
+
+async fn receive_report(State(app): State<Shared>, request: Request<Body>) -> Response {
+    let headers = request.headers();
+    let tokens = (!app.config.allow_unauthenticated).then_some(app.config.tokens.as_slice());
+    let authorization = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if let Err(rejection) = ingest::check_token(authorization, tokens) {
+        return reject(&app, rejection);
+    }
+    let encoding = headers
+        .get(CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = match axum::body::to_bytes(request.into_body(), app.config.max_body_bytes).await {
+        Ok(body) => body,
+        Err(_) => {
+            return reject(
+                &app,
+                ingest::Rejection {
+                    status: 413,
+                    reason: "too_large",
+                    message: format!(
+                        "the body is over max_body_bytes ({} bytes)",
+                        app.config.max_body_bytes
+                    ),
+                },
+            )
+        }
+    };
+    let limits = Limits {
+        tokens,
+        max_decoded_bytes: app.config.max_decoded_bytes,
+    };
+    match ingest::decode(&body, encoding.as_deref(), &limits) {
+        Ok(report) => {
+            let now = unix_now();
+            let mut inner = app.lock();
+            inner.state.last_report.insert(report.broker_id, now);
+            inner.store.insert(report, now);
+            app.metrics.reports_received.inc();
+            StatusCode::ACCEPTED.into_response()
+        }
+        Err(rejection) => reject(&app, rejection),
+    }
+}
+
+async fn load(State(app): State<Shared>) -> Json<LoadView> {
+    let inner = app.lock();
+    Json(LoadView {
+        groups: inner
+            .load
+            .as_ref()
+            .map(ClusterLoad::views)
+            .unwrap_or_default(),
+    })
+}
+
+#[derive(Serialize)]
+struct AlertView {
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    state: Phase,
+    #[serde(rename = "activeSince")]
+    active_since: String,
+    #[serde(rename = "startsAt", skip_serializing_if = "Option::is_none")]
+    starts_at: Option<String>,
+    #[serde(rename = "endsAt", skip_serializing_if = "Option::is_none")]
+    ends_at: Option<String>,
+}
+
+async fn alerts(State(app): State<Shared>) -> Json<Vec<AlertView>> {
+    let inner = app.lock();
+    Json(
+        inner
+            .state
+            .alerts
+            .alerts
+            .values()
+            .map(|a| AlertView {
+                labels: a.labels.clone(),
+                annotations: a.annotations.clone(),
+                state: a.phase,
+                active_since: rfc3339(a.active_since),
+                starts_at: a.starts_at.map(rfc3339),
+                ends_at: a.ends_at.map(rfc3339),
+            })
+            .collect(),
+    )
+}
+
+#[derive(Serialize)]
+struct BrokerStatus {
+    broker: i32,
+    last_report: String,
+    fresh: bool,
+    report: Option<brokerwatch_common::Report>,
+}
+
+/// What the collector holds per broker: when it last heard from it, and the latest report.
+async fn brokers(State(app): State<Shared>) -> Json<Vec<BrokerStatus>> {
+    let inner = app.lock();
+    let now = unix_now();
+    let missing_after = app.config.broker_missing_after.as_secs_f64();
+    Json(
+        inner
+            .state
+            .last_report
+            .iter()
+            .map(|(&broker, &at)| BrokerStatus {
+                broker,
+                last_report: rfc3339(at),
+                fresh: inner.store.is_fresh(broker, now, missing_after),
+                report: inner.store.get(broker).map(|e| e.latest.clone()),
+            })
+            .collect(),
+    )
+}
+
+async fn metrics_text(State(app): State<Shared>) -> impl IntoResponse {
+    // Under the lock: an evaluation replaces the series as one step.
+    let text = {
+        let _inner = app.lock();
+        app.metrics.encode()
+    };
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+}
+
+async fn healthz(State(app): State<Shared>) -> impl IntoResponse {
+    let inner = app.lock();
+    if inner.state_write_failing {
+        (
+            StatusCode::OK,
+            "ok, but the state file cannot be written: see the log\n",
+        )
+    } else {
+        (StatusCode::OK, "ok\n")
+    }
+}
