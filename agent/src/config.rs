@@ -23,6 +23,8 @@ struct FileConfig {
     listen: Option<String>,
     interval: Option<String>,
     collector: Option<String>,
+    collector_token_file: Option<PathBuf>,
+    report_buffer: Option<usize>,
     proc_path: Option<PathBuf>,
     sys_path: Option<PathBuf>,
     log_level: Option<String>,
@@ -54,6 +56,11 @@ pub struct Config {
     pub listen: SocketAddr,
     pub interval: Duration,
     pub collector: Option<String>,
+    /// The bearer token for the collector, from `collector_token_file` or
+    /// the environment variable BROKERWATCH_COLLECTOR_TOKEN.
+    pub collector_token: Option<String>,
+    /// How many reports to keep while the collector cannot be reached.
+    pub report_buffer: usize,
     pub paths: HostPaths,
     pub disk_filter: NameFilter,
     pub network_filter: NameFilter,
@@ -144,6 +151,33 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
         }
     }
 
+    let collector_token = match &file.collector_token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                fail(
+                    "collector_token_file",
+                    format!("cannot read {} ({e})", path.display()),
+                )
+            })?;
+            Some(text.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| {
+                    fail(
+                        "collector_token_file",
+                        format!("{} is empty", path.display()),
+                    )
+                })?
+                .into()
+        }
+        None => std::env::var("BROKERWATCH_COLLECTOR_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+    };
+    let report_buffer = file.report_buffer.unwrap_or(360);
+    if report_buffer == 0 {
+        return Err(fail("report_buffer", "must be 1 or more".into()));
+    }
+
     let log_level = match file.log_level.as_deref().unwrap_or("info") {
         level @ ("error" | "warn" | "info" | "debug" | "trace") => {
             level.parse().expect("known level")
@@ -180,6 +214,8 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
         listen,
         interval,
         collector,
+        collector_token,
+        report_buffer,
         paths,
         disk_filter,
         network_filter,

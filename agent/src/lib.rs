@@ -4,6 +4,7 @@
 pub mod config;
 pub mod host;
 pub mod metrics;
+pub mod push;
 pub mod server;
 pub mod sources;
 

@@ -10,9 +10,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use brokerwatch_common::HostReport;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, MetricFamily, MetricType};
-use prometheus::{Gauge, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 use crate::host::{HostReading, Source};
+use crate::push::PushCounters;
 use crate::sources::disk::SECTOR_BYTES;
 
 /// Builds metric families for one exposition, with `common` labels (the
@@ -465,6 +468,8 @@ pub struct AgentMetrics {
     collect_duration: Gauge,
     source_errors: IntCounterVec,
     source_up: IntGaugeVec,
+    push: PushCounters,
+    report_backlog: IntGauge,
 }
 
 impl AgentMetrics {
@@ -497,12 +502,31 @@ impl AgentMetrics {
             &["source"],
         )
         .expect("static metric options are valid");
+        let counter = |name: &str, help: &str| {
+            IntCounter::with_opts(opts(name, help)).expect("static metric options are valid")
+        };
+        let push = PushCounters {
+            sent: counter("brokerwatch_agent_reports_sent_total", "Reports the collector accepted."),
+            failed: counter("brokerwatch_agent_report_send_errors_total", "Attempts to send a report that failed (collector unreachable or erroring); retried."),
+            dropped_full: counter("brokerwatch_agent_reports_dropped_total", "Oldest reports dropped because the buffer was full while the collector was unreachable."),
+            dropped_refused: counter("brokerwatch_agent_reports_refused_total", "Reports the collector refused (token, schema, size); not retried."),
+        };
+        let report_backlog = IntGauge::with_opts(opts(
+            "brokerwatch_agent_report_backlog",
+            "Reports buffered, not yet accepted by the collector.",
+        ))
+        .expect("static metric options are valid");
         let host = LatestHost::default();
         for collector in [
             Box::new(host.clone()) as Box<dyn Collector>,
             Box::new(collect_duration.clone()),
             Box::new(source_errors.clone()),
             Box::new(source_up.clone()),
+            Box::new(push.sent.clone()),
+            Box::new(push.failed.clone()),
+            Box::new(push.dropped_full.clone()),
+            Box::new(push.dropped_refused.clone()),
+            Box::new(report_backlog.clone()),
         ] {
             registry
                 .register(collector)
@@ -520,9 +544,21 @@ impl AgentMetrics {
             collect_duration,
             source_errors,
             source_up,
+            push,
+            report_backlog,
         };
         metrics.render();
         metrics
+    }
+
+    /// The counters the push task moves.
+    pub fn push_counters(&self) -> PushCounters {
+        self.push.clone()
+    }
+
+    /// Reports waiting for the collector, shown from the next cycle on.
+    pub fn set_report_backlog(&self, reports: usize) {
+        self.report_backlog.set(reports as i64);
     }
 
     /// Records one cycle: its host series, its duration and which sources failed.

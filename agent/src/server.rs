@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -19,6 +19,7 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::host::{HostSources, Source};
 use crate::metrics::AgentMetrics;
+use crate::push::{push_forever, Destination, Outbox};
 
 #[derive(Clone)]
 struct Shared {
@@ -41,15 +42,22 @@ pub async fn run(
         .local_addr()
         .map_err(|e| format!("listen {}: {e}", config.listen))?;
     info!(broker_id = config.broker_id, interval = %humantime::format_duration(config.interval), "serving http://{local}/metrics");
-    if let Some(url) = &config.collector {
-        warn!(collector = %url, "this agent version does not push reports yet; the collector can read GET /api/v1/report");
-    }
-
     let shared = Shared {
         metrics: AgentMetrics::new(config.broker_id),
         latest_report: Arc::new(Mutex::new(None)),
     };
-    let collecting = tokio::spawn(collect_forever(config, shared.clone()));
+    let outbox = config.collector.as_ref().map(|url| {
+        let outbox = Outbox::new(config.report_buffer, shared.metrics.push_counters());
+        let destination = Destination {
+            url: url.clone(),
+            token: config.collector_token.clone(),
+            timeout: config.interval.max(Duration::from_secs(5)),
+        };
+        info!(collector = %url, buffer = config.report_buffer, token = destination.token.is_some(), "pushing reports");
+        tokio::spawn(push_forever(destination, outbox.clone()));
+        outbox
+    });
+    let collecting = tokio::spawn(collect_forever(config, shared.clone(), outbox));
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/api/v1/report", get(report))
@@ -62,7 +70,7 @@ pub async fn run(
     served.map_err(|e| format!("serving http://{local}: {e}"))
 }
 
-async fn collect_forever(config: Config, shared: Shared) {
+async fn collect_forever(config: Config, shared: Shared, outbox: Option<Outbox>) {
     let mut host = HostSources::new(
         config.paths.clone(),
         config.disk_filter.clone(),
@@ -114,6 +122,10 @@ async fn collect_forever(config: Config, shared: Shared) {
                 interval_seconds: started.duration_since(previous).as_secs_f64(),
                 host: cycle.report,
             };
+            if let Some(outbox) = &outbox {
+                outbox.queue(&report);
+                shared.metrics.set_report_backlog(outbox.len());
+            }
             *shared
                 .latest_report
                 .lock()

@@ -1,0 +1,227 @@
+//! Pushing reports to the collector: each interval's report is gzipped into
+//! a bounded buffer of the newest reports (the oldest is dropped first when
+//! it is full, and counted), and a task sends them in order, retrying with
+//! backoff while the collector cannot be reached.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use brokerwatch_common::Report;
+use prometheus::IntCounter;
+use tokio::sync::Notify;
+use tracing::{info, warn};
+
+/// The newest reports not yet accepted by the collector.
+#[derive(Debug)]
+pub struct ReportBuffer {
+    queue: VecDeque<Vec<u8>>,
+    capacity: usize,
+}
+
+impl ReportBuffer {
+    pub fn new(capacity: usize) -> Self {
+        ReportBuffer {
+            queue: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Adds a report; returns how many old ones were dropped to make room.
+    pub fn push(&mut self, body: Vec<u8>) -> u64 {
+        let mut dropped = 0;
+        while self.queue.len() >= self.capacity {
+            self.queue.pop_front();
+            dropped += 1;
+        }
+        self.queue.push_back(body);
+        dropped
+    }
+
+    pub fn oldest(&self) -> Option<&Vec<u8>> {
+        self.queue.front()
+    }
+
+    pub fn remove_oldest(&mut self) {
+        self.queue.pop_front();
+    }
+
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+}
+
+/// A report as it goes over the wire: JSON, gzipped.
+pub fn encode(report: &Report) -> Vec<u8> {
+    let json = serde_json::to_vec(report).expect("a report serialises");
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(json.len() / 4),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(&json).expect("writing into memory");
+    encoder.finish().expect("writing into memory")
+}
+
+/// The agent's counters of its pushing.
+#[derive(Clone)]
+pub struct PushCounters {
+    pub sent: IntCounter,
+    pub failed: IntCounter,
+    pub dropped_full: IntCounter,
+    pub dropped_refused: IntCounter,
+}
+
+/// The buffer and the wake-up the main loop and the push task share.
+#[derive(Clone)]
+pub struct Outbox {
+    buffer: Arc<Mutex<ReportBuffer>>,
+    ready: Arc<Notify>,
+    counters: PushCounters,
+}
+
+impl Outbox {
+    pub fn new(capacity: usize, counters: PushCounters) -> Self {
+        Outbox {
+            buffer: Arc::new(Mutex::new(ReportBuffer::new(capacity))),
+            ready: Arc::new(Notify::new()),
+            counters,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReportBuffer> {
+        self.buffer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn queue(&self, report: &Report) {
+        let dropped = self.lock().push(encode(report));
+        self.counters.dropped_full.inc_by(dropped);
+        self.ready.notify_one();
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+}
+
+/// Where and how to push.
+pub struct Destination {
+    pub url: String,
+    pub token: Option<String>,
+    pub timeout: Duration,
+}
+
+/// Sends buffered reports, oldest first, forever.
+pub async fn push_forever(destination: Destination, outbox: Outbox) {
+    const FIRST_RETRY: Duration = Duration::from_secs(1);
+    const LAST_RETRY: Duration = Duration::from_secs(60);
+    let endpoint = format!("{}/api/v1/reports", destination.url.trim_end_matches('/'));
+    let client = match reqwest::Client::builder()
+        .timeout(destination.timeout)
+        .build()
+    {
+        Ok(client) => client,
+        Err(e) => {
+            warn!(
+                "cannot build the HTTP client for the collector: {e}; reports stay in the buffer"
+            );
+            return;
+        }
+    };
+    let mut retry = FIRST_RETRY;
+    let mut failing = false;
+    loop {
+        let Some(body) = outbox.lock().oldest().cloned() else {
+            outbox.ready.notified().await;
+            continue;
+        };
+        let mut request = client
+            .post(&endpoint)
+            .header("Content-Type", "application/json")
+            .header("Content-Encoding", "gzip")
+            .body(body);
+        if let Some(token) = &destination.token {
+            request = request.bearer_auth(token);
+        }
+        match request.send().await {
+            Ok(response) if response.status().is_success() => {
+                outbox.lock().remove_oldest();
+                outbox.counters.sent.inc();
+                if failing {
+                    info!(collector = %destination.url, backlog = outbox.len(), "collector reachable again; sending the buffered reports");
+                }
+                failing = false;
+                retry = FIRST_RETRY;
+            }
+            Ok(response)
+                if response.status().is_client_error() && response.status().as_u16() != 429 =>
+            {
+                // The collector read the report and will never take it
+                // (token, schema, size): keeping it would stall every later one.
+                let status = response.status();
+                let why = response.text().await.unwrap_or_default();
+                outbox.lock().remove_oldest();
+                outbox.counters.dropped_refused.inc();
+                warn!(collector = %destination.url, %status, "the collector refused a report: {}", why.trim());
+            }
+            outcome => {
+                outbox.counters.failed.inc();
+                if !failing {
+                    let why = match outcome {
+                        Ok(response) => format!("it answered {}", response.status()),
+                        Err(e) => e.to_string(),
+                    };
+                    warn!(collector = %destination.url, "cannot send reports to {endpoint}: {why}; buffering the newest and retrying with backoff");
+                }
+                failing = true;
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(LAST_RETRY);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn a_full_buffer_drops_the_oldest_first() {
+        let mut buffer = ReportBuffer::new(3);
+        for i in 0..3u8 {
+            assert_eq!(buffer.push(vec![i]), 0);
+        }
+        assert_eq!(buffer.push(vec![3]), 1);
+        assert_eq!(buffer.len(), 3);
+        assert_eq!(buffer.oldest(), Some(&vec![1]));
+        buffer.remove_oldest();
+        assert_eq!(buffer.oldest(), Some(&vec![2]));
+    }
+
+    #[test]
+    fn reports_go_out_as_gzipped_json() {
+        let report = Report {
+            schema_version: brokerwatch_common::SCHEMA_VERSION,
+            broker_id: 5,
+            agent_version: "t".into(),
+            timestamp_ms: 1,
+            interval_seconds: 10.0,
+            host: brokerwatch_common::HostReport::default(),
+        };
+        let body = encode(&report);
+        let mut json = String::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_string(&mut json)
+            .unwrap();
+        assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report);
+    }
+}
