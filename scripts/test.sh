@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the end-to-end tests run (see ../shared/DESIGN.md section 4).
-packages=(prometheus-node-exporter)
+packages=(prometheus-node-exporter prometheus-alertmanager)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

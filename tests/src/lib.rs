@@ -53,6 +53,8 @@ pub struct Daemon {
     child: Child,
     log: PathBuf,
     _dir: tempfile::TempDir,
+    /// Files the daemon needs (its config, its data dir) for as long as it runs.
+    kept: Vec<Box<dyn std::any::Any>>,
 }
 
 impl Daemon {
@@ -74,7 +76,19 @@ impl Daemon {
             child,
             log,
             _dir: dir,
+            kept: Vec::new(),
         }
+    }
+
+    /// Keeps `thing` (a temporary file or directory) alive as long as the daemon.
+    pub fn keep(&mut self, thing: impl std::any::Any) {
+        self.kept.push(Box::new(thing));
+    }
+
+    /// SIGKILL: the daemon gets no chance to flush or say goodbye.
+    pub fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn pid(&self) -> u32 {
@@ -128,19 +142,127 @@ impl Drop for Daemon {
     }
 }
 
-/// Starts `brokerwatch-agent` (the binary at `program`) on a port of its own
-/// choosing and returns it with its `/metrics` URL, read from its log.
-pub fn start_agent(program: &Path, args: &[&str]) -> (Daemon, String) {
-    let mut all = vec!["--listen", "127.0.0.1:0"];
-    all.extend_from_slice(args);
-    let mut agent = Daemon::start(program, &all);
-    let line = agent.wait_for_log("serving http://", Duration::from_secs(10));
+/// Starts one of our daemons and returns it with the URL it logs once it
+/// serves (`serving http://...`).
+pub fn start_serving(program: &Path, args: &[&str]) -> (Daemon, String) {
+    let mut daemon = Daemon::start(program, args);
+    let line = daemon.wait_for_log("serving http://", Duration::from_secs(20));
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in the agent's log line {line:?}"))
+        .unwrap_or_else(|| panic!("no URL in the log line {line:?}"))
         .to_owned();
-    (agent, url)
+    (daemon, url)
+}
+
+/// Starts `brokerwatch-agent` (the binary at `program`) on a port of its own
+/// choosing and returns it with its `/metrics` URL.
+pub fn start_agent(program: &Path, args: &[&str]) -> (Daemon, String) {
+    let mut all = vec!["--listen", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    start_serving(program, &all)
+}
+
+/// Starts `brokerwatch-collector` with this config text (written to a file
+/// that lives as long as the daemon) and returns it with its base URL.
+pub fn start_collector(config: &str) -> (Daemon, String) {
+    let file = tempfile::NamedTempFile::new().expect("config file");
+    std::fs::write(file.path(), config).expect("write config");
+    let path = file.path().to_str().expect("UTF-8 path").to_owned();
+    let (mut daemon, url) = start_serving(
+        &workspace_binary("brokerwatch-collector"),
+        &["--config", &path],
+    );
+    daemon.keep(file);
+    (daemon, url)
+}
+
+/// The real Alertmanager on 127.0.0.1:`port`, with gossip off, routing
+/// everything at once to a webhook that hears firing and resolved notices.
+pub fn start_alertmanager(port: u16, webhook: &str) -> Daemon {
+    let dir = tempfile::tempdir().expect("alertmanager dir");
+    let config = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "route:\n  receiver: webhook\n  group_by: ['...']\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 1h\n\
+             receivers:\n  - name: webhook\n    webhook_configs:\n      - url: {webhook}\n        send_resolved: true\n"
+        ),
+    )
+    .expect("write alertmanager config");
+    let mut daemon = Daemon::start(
+        &system_binary("prometheus-alertmanager"),
+        &[
+            &format!("--config.file={}", config.display()),
+            &format!("--storage.path={}", dir.path().join("data").display()),
+            &format!("--web.listen-address=127.0.0.1:{port}"),
+            "--cluster.listen-address=",
+        ],
+    );
+    get_when_ready(
+        &format!("http://127.0.0.1:{port}/-/ready"),
+        Duration::from_secs(20),
+    );
+    daemon.keep(dir);
+    daemon
+}
+
+/// A webhook receiver on 127.0.0.1: every JSON body posted to it, in order.
+pub struct WebhookSink {
+    pub url: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+}
+
+impl WebhookSink {
+    pub fn start() -> WebhookSink {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind webhook");
+        let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = received.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream);
+                let mut length = 0;
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_ok() {
+                    if let Ok(json) = serde_json::from_slice(&body) {
+                        sink.lock().expect("sink").push(json);
+                    }
+                }
+                let _ = reader.get_mut().write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        });
+        WebhookSink { url, received }
+    }
+
+    pub fn received(&self) -> Vec<serde_json::Value> {
+        self.received.lock().expect("sink").clone()
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
+pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// GETs a URL, retrying until it answers 200 or the timeout passes.
