@@ -69,28 +69,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(brokerwatch_agent::server::run(config, shutdown_signal())) {
+    match runtime.block_on(brokerwatch_agent::server::run(
+        config,
+        brokerwatch_common::daemon::shutdown_signal(),
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("brokerwatch-agent: {e}");
             ExitCode::FAILURE
         }
     }
-}
-
-/// Resolves on Ctrl-C or SIGTERM (what systemd sends on stop).
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
-    tracing::info!("shutting down");
 }

@@ -12,7 +12,6 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use brokerwatch_common::{Report, SCHEMA_VERSION};
-use tokio::net::TcpListener;
 use tokio::time::MissedTickBehavior;
 use tracing::{info, warn};
 
@@ -32,15 +31,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let listener = TcpListener::bind(config.listen).await.map_err(|e| {
-        format!(
-            "listen {}: {e}; choose a free address with --listen or the listen key",
-            config.listen
-        )
-    })?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| format!("listen {}: {e}", config.listen))?;
+    let (listener, local) = brokerwatch_common::daemon::bind(config.listen).await?;
     info!(broker_id = config.broker_id, interval = %humantime::format_duration(config.interval), "serving http://{local}/metrics");
     let shared = Shared {
         metrics: AgentMetrics::new(config.broker_id),

@@ -122,22 +122,8 @@ fn run_collector(
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(server::run(config, shutdown_signal()))
-}
-
-/// Resolves on Ctrl-C or SIGTERM (what systemd sends on stop).
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
-    }
-    tracing::info!("shutting down");
+    runtime.block_on(server::run(
+        config,
+        brokerwatch_common::daemon::shutdown_signal(),
+    ))
 }

@@ -31,16 +31,26 @@ pub struct CollectorMetrics {
     pub evaluation_duration: prometheus::Gauge,
 }
 
-fn gauge(registry: &Registry, cluster: &str, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-    let vec = GaugeVec::new(
-        Opts::new(name, help).const_label("cluster", cluster),
-        labels,
-    )
-    .expect("valid metric");
+/// Registers a metric built from `Opts` with the `cluster` label.
+fn registered<T: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: prometheus::Result<T>,
+) -> T {
+    let metric = metric.expect("valid metric");
     registry
-        .register(Box::new(vec.clone()))
+        .register(Box::new(metric.clone()))
         .expect("unique metric");
-    vec
+    metric
+}
+
+fn gauge(registry: &Registry, cluster: &str, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    registered(
+        registry,
+        GaugeVec::new(
+            Opts::new(name, help).const_label("cluster", cluster),
+            labels,
+        ),
+    )
 }
 
 fn counter(
@@ -50,15 +60,13 @@ fn counter(
     help: &str,
     labels: &[&str],
 ) -> IntCounterVec {
-    let vec = IntCounterVec::new(
-        Opts::new(name, help).const_label("cluster", cluster),
-        labels,
+    registered(
+        registry,
+        IntCounterVec::new(
+            Opts::new(name, help).const_label("cluster", cluster),
+            labels,
+        ),
     )
-    .expect("valid metric");
-    registry
-        .register(Box::new(vec.clone()))
-        .expect("unique metric");
-    vec
 }
 
 impl CollectorMetrics {
@@ -161,30 +169,26 @@ impl CollectorMetrics {
                 "brokerwatch_collector_state_write_errors_total",
                 "Failed writes of the alert state file.",
             ),
-            state_writable: {
-                let g = IntGauge::with_opts(
+            state_writable: registered(
+                &r,
+                IntGauge::with_opts(
                     Opts::new(
                         "brokerwatch_collector_state_writable",
                         "1 when the last write of the state file succeeded.",
                     )
                     .const_label("cluster", c),
-                )
-                .expect("valid metric");
-                r.register(Box::new(g.clone())).expect("unique metric");
-                g
-            },
-            evaluation_duration: {
-                let g = prometheus::Gauge::with_opts(
+                ),
+            ),
+            evaluation_duration: registered(
+                &r,
+                prometheus::Gauge::with_opts(
                     Opts::new(
                         "brokerwatch_collector_evaluation_duration_seconds",
                         "Wall time of the last evaluation.",
                     )
                     .const_label("cluster", c),
-                )
-                .expect("valid metric");
-                r.register(Box::new(g.clone())).expect("unique metric");
-                g
-            },
+                ),
+            ),
             registry: r,
         };
         for reason in crate::ingest::REASONS {

@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
-use tokio::net::TcpListener;
 use tokio::time::MissedTickBehavior;
 use tracing::{error, info, warn};
 
@@ -66,15 +65,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let listener = TcpListener::bind(config.listen).await.map_err(|e| {
-        format!(
-            "listen {}: {e}; choose a free address with --listen or the listen key",
-            config.listen
-        )
-    })?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| format!("listen {}: {e}", config.listen))?;
+    let (listener, local) = brokerwatch_common::daemon::bind(config.listen).await?;
     let state_path = config.state_dir.join("state.json");
     let state = persist::load(&state_path).unwrap_or_else(|e| {
         error!("{e}");

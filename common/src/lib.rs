@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod daemon;
+
 /// Bumped on any change a collector of the previous version could misread.
 pub const SCHEMA_VERSION: u32 = 1;
 

@@ -1,0 +1,35 @@
+//! What both daemons do alike at their edges: bind their listener, and stop
+//! on Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+/// Binds `listen`; the error says what to change. Port 0 picks a free port:
+/// the returned address has the real one.
+pub async fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr), String> {
+    let listener = TcpListener::bind(listen).await.map_err(|e| {
+        format!("listen {listen}: {e}; choose a free address with --listen or the listen key")
+    })?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("listen {listen}: {e}"))?;
+    Ok((listener, local))
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what systemd sends on stop).
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
