@@ -1,7 +1,9 @@
 //! Pure computation: the load model and its JSON form.
 
 pub mod cluster;
+pub mod lag;
 pub mod load;
+pub mod replication;
 
 use std::collections::BTreeMap;
 
