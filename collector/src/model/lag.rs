@@ -141,14 +141,19 @@ impl PartitionHistory {
         self.samples.back()
     }
 
-    /// The consumer's usual time between commits, once it has been seen.
+    /// The consumer's usual time between commits (the median of the last
+    /// few), once it has been seen.
     fn usual_commit_interval(&self) -> Option<f64> {
-        if self.commit_intervals.is_empty() {
+        let mut sorted = [0.0; KEPT_COMMIT_INTERVALS];
+        let n = self.commit_intervals.len();
+        if n == 0 {
             return None;
         }
-        let mut sorted: Vec<f64> = self.commit_intervals.iter().copied().collect();
-        sorted.sort_by(f64::total_cmp);
-        Some(sorted[sorted.len() / 2])
+        for (slot, interval) in sorted.iter_mut().zip(&self.commit_intervals) {
+            *slot = *interval;
+        }
+        sorted[..n].sort_by(f64::total_cmp);
+        Some(sorted[n / 2])
     }
 
     /// How long ago the end offset was at `committed`.
@@ -158,8 +163,8 @@ impl PartitionHistory {
             return Some(0.0);
         }
         let first = self.samples.front()?;
-        for pair in self.samples.iter().collect::<Vec<_>>().windows(2).rev() {
-            let (a, b) = (pair[0], pair[1]);
+        for i in (1..self.samples.len()).rev() {
+            let (a, b) = (&self.samples[i - 1], &self.samples[i]);
             if a.end <= committed && committed < b.end {
                 let at = a.at + (committed - a.end) as f64 / (b.end - a.end) as f64 * (b.at - a.at);
                 return Some(latest.at - at);
@@ -186,14 +191,13 @@ impl PartitionHistory {
                 lag_seconds,
             })
         };
-        let in_window: Vec<&Sample> = self
+        let start = self
             .samples
-            .iter()
-            .filter(|s| s.at >= latest.at - rules.window_seconds)
-            .collect();
-        if in_window
-            .windows(2)
-            .any(|w| w[1].committed < w[0].committed)
+            .partition_point(|s| s.at < latest.at - rules.window_seconds);
+        let in_window = || self.samples.range(start..);
+        if in_window()
+            .zip(in_window().skip(1))
+            .any(|(a, b)| b.committed < a.committed)
         {
             return verdict(Status::Rewind);
         }
@@ -222,22 +226,14 @@ impl PartitionHistory {
                 Status::Stall
             });
         }
-        // The trend, on the lag at the moments the consumer committed.
-        let mut points: Vec<(f64, f64)> = in_window
-            .windows(2)
-            .filter(|w| w[1].committed != w[0].committed)
-            .map(|w| (w[1].at, (w[1].end - w[1].committed) as f64))
-            .collect();
-        if let Some(first_in_window) = in_window.first() {
-            points.insert(
-                0,
-                (
-                    first_in_window.at,
-                    (first_in_window.end - first_in_window.committed) as f64,
-                ),
-            );
-        }
-        if points.len() >= TREND_POINTS && growing(&points) {
+        // The trend, on the lag at the start of the window and at the
+        // moments the consumer committed.
+        let lag_at = |s: &Sample| (s.at, (s.end - s.committed) as f64);
+        let commits = in_window()
+            .zip(in_window().skip(1))
+            .filter(|(a, b)| b.committed != a.committed)
+            .map(|(_, b)| lag_at(b));
+        if growing(in_window().next().map(lag_at).into_iter().chain(commits)) {
             let old = lag_seconds.is_some_and(|s| s > rules.err_lag_seconds);
             return verdict(if old { Status::Err } else { Status::Warn });
         }
@@ -245,21 +241,29 @@ impl PartitionHistory {
     }
 }
 
-/// Lag that grows steadily: a positive least-squares slope, most steps up,
-/// and the last point at least 10 % (and one message) above the first.
-fn growing(points: &[(f64, f64)]) -> bool {
-    let n = points.len() as f64;
-    let (mean_t, mean_lag) = points
-        .iter()
-        .fold((0.0, 0.0), |(t, l), p| (t + p.0 / n, l + p.1 / n));
-    let covariance: f64 = points
-        .iter()
-        .map(|(t, l)| (t - mean_t) * (l - mean_lag))
-        .sum();
-    let steps_up = points.windows(2).filter(|w| w[1].1 > w[0].1).count();
-    let (first, last) = (points[0].1, points[points.len() - 1].1);
-    covariance > 0.0
-        && steps_up * 5 >= (points.len() - 1) * 3
+/// Lag that grows steadily over at least three (time, lag) points: a
+/// positive least-squares slope, most steps up (three in five), and the last
+/// point at least 10 % (and one message) above the first. One pass, no
+/// allocation: it runs for every partition of every group.
+fn growing(points: impl Iterator<Item = (f64, f64)>) -> bool {
+    let (mut n, mut sum_t, mut sum_l, mut sum_tl, mut steps_up) = (0usize, 0.0, 0.0, 0.0, 0usize);
+    let (mut first, mut last) = (None, 0.0);
+    for (t, lag) in points {
+        if n > 0 && lag > last {
+            steps_up += 1;
+        }
+        first.get_or_insert(lag);
+        last = lag;
+        n += 1;
+        sum_t += t;
+        sum_l += lag;
+        sum_tl += t * lag;
+    }
+    let Some(first) = first else { return false };
+    let covariance = sum_tl - sum_t * sum_l / n as f64;
+    n >= TREND_POINTS
+        && covariance > 0.0
+        && steps_up * 5 >= (n - 1) * 3
         && last - first >= (first * 0.1).max(1.0)
 }
 
@@ -285,21 +289,15 @@ pub struct GroupLag {
 /// Aggregates partition verdicts (`(topic, verdict)`, any order) into a
 /// group's: lag summed, seconds the worst, status the most severe.
 pub fn aggregate(group: &str, partitions: &[(&str, PartitionLag)]) -> GroupLag {
-    let mut topics: Vec<TopicLag> = Vec::new();
+    let mut topics: std::collections::BTreeMap<&str, TopicLag> = std::collections::BTreeMap::new();
     for (topic, p) in partitions {
-        let entry = match topics.iter_mut().position(|t| t.topic == *topic) {
-            Some(i) => &mut topics[i],
-            None => {
-                topics.push(TopicLag {
-                    topic: (*topic).to_owned(),
-                    status: Status::Ok,
-                    lag_messages: 0,
-                    lag_seconds: None,
-                    partitions_by_status: Vec::new(),
-                });
-                topics.last_mut().expect("just pushed")
-            }
-        };
+        let entry = topics.entry(topic).or_insert_with(|| TopicLag {
+            topic: (*topic).to_owned(),
+            status: Status::Ok,
+            lag_messages: 0,
+            lag_seconds: None,
+            partitions_by_status: Vec::new(),
+        });
         entry.status = entry.status.max(p.status);
         entry.lag_messages += p.lag_messages;
         entry.lag_seconds = max_option(entry.lag_seconds, p.lag_seconds);
@@ -312,10 +310,13 @@ pub fn aggregate(group: &str, partitions: &[(&str, PartitionLag)]) -> GroupLag {
             None => entry.partitions_by_status.push((p.status, 1)),
         }
     }
-    topics.sort_by(|a, b| a.topic.cmp(&b.topic));
-    for t in &mut topics {
-        t.partitions_by_status.sort();
-    }
+    let topics: Vec<TopicLag> = topics
+        .into_values()
+        .map(|mut t| {
+            t.partitions_by_status.sort();
+            t
+        })
+        .collect();
     GroupLag {
         group: group.to_owned(),
         status: topics.iter().map(|t| t.status).max().unwrap_or(Status::Ok),
