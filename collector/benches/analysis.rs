@@ -3,6 +3,7 @@
 //!   (replication 3, 1 % under-replicated);
 //! - lag evaluation of 100,000 consumer-group partitions, each with a full
 //!   window of 60 samples.
+//!
 //! Prints the time per evaluation (best and median of the runs) and the
 //! process's peak RSS (VmHWM) after each stage, the snapshot itself included.
 //! Targets: under 1 s and 1 GiB for the first, under 100 ms for the second.
