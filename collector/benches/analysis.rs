@@ -45,7 +45,7 @@ fn million_partitions() -> Snapshot {
     for t in 0..TOPICS {
         let mut partitions = Vec::with_capacity(PARTITIONS_PER_TOPIC as usize);
         for p in 0..PARTITIONS_PER_TOPIC {
-            let first = ((t * 7 + p) % BROKERS) as i32;
+            let first = (t * 7 + p) % BROKERS;
             let replicas = vec![first, (first + 1) % BROKERS, (first + 2) % BROKERS];
             // About 1 % under-replicated: broker 17 has fallen out of every
             // ISR it is in (3,000 partitions), and 1 in 143 others lack their
