@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod config;
 pub mod ingest;
+pub mod kafka;
 pub mod load_report;
 pub mod metrics;
 pub mod model;
