@@ -10,10 +10,11 @@ use std::time::Duration;
 use brokerwatch_common::{from_toml, parse_duration};
 use serde::Deserialize;
 
+use crate::model::lag::{LagRules, Status};
 use crate::model::load::{default_weights, Weights, METRICS};
 
-/// The alerts of the collector core, each configurable under `[rules.NAME]`.
-pub const RULES: [&str; 7] = [
+/// The collector's alerts, each configurable under `[rules.NAME]`.
+pub const RULES: [&str; 13] = [
     "KafkaBrokerLoadDeviation",
     "KafkaClusterLoadImbalance",
     "KafkaBrokerDiskImbalance",
@@ -21,6 +22,12 @@ pub const RULES: [&str; 7] = [
     "KafkaHostDiskSaturated",
     "KafkaHostIowaitHigh",
     "KafkaHostNetworkSaturated",
+    "KafkaUnderReplicatedPartitions",
+    "KafkaOfflinePartitions",
+    "KafkaUnderMinIsrPartitions",
+    "KafkaPreferredLeaderImbalance",
+    "KafkaBrokerDown",
+    "KafkaConsumerGroupLag",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, PartialOrd, Ord)]
@@ -60,6 +67,13 @@ fn rule_defaults(name: &str) -> (Duration, Severity, Option<f64>) {
         "KafkaHostDiskSaturated" => (minutes(10), Severity::Warning, Some(0.90)),
         "KafkaHostIowaitHigh" => (minutes(10), Severity::Warning, Some(0.25)),
         "KafkaHostNetworkSaturated" => (minutes(5), Severity::Warning, Some(0.80)),
+        "KafkaUnderReplicatedPartitions" => (minutes(1), Severity::Critical, None),
+        "KafkaOfflinePartitions" => (minutes(1), Severity::Critical, None),
+        "KafkaUnderMinIsrPartitions" => (minutes(1), Severity::Critical, None),
+        // Kafka's own leader.imbalance.per.broker.percentage default.
+        "KafkaPreferredLeaderImbalance" => (minutes(10), Severity::Warning, Some(0.10)),
+        "KafkaBrokerDown" => (minutes(1), Severity::Critical, None),
+        "KafkaConsumerGroupLag" => (minutes(5), Severity::Warning, None),
         _ => unreachable!("only names from RULES"),
     }
 }
@@ -87,6 +101,97 @@ pub struct Config {
     pub resend_interval: Duration,
     pub alertmanager_timeout: Duration,
     pub resolved_retention: Duration,
+    /// The cluster itself, when `[kafka]` is configured.
+    pub kafka: Option<KafkaConfig>,
+    pub consumer_groups: GroupsConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// librdkafka properties, passed through as they are.
+    pub properties: BTreeMap<String, String>,
+    pub metadata_interval: Duration,
+    pub topic_config_interval: Duration,
+    pub timeout: Duration,
+    /// Brokers that should be in the metadata (besides those seen before).
+    pub expected_brokers: BTreeSet<i32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupsConfig {
+    /// Always watched, whether or not the cluster lists them.
+    pub groups: Vec<String>,
+    pub include: Option<regex_lite::Regex>,
+    pub exclude: Option<regex_lite::Regex>,
+    pub fetch_interval: Duration,
+    pub rules: LagRules,
+    /// Statuses that make KafkaConsumerGroupLag fire.
+    pub alert_statuses: BTreeSet<Status>,
+    /// Lag limits, per group where set, else the defaults (`None`: no limit).
+    pub max_lag_messages: BTreeMap<String, i64>,
+    pub max_lag_seconds: BTreeMap<String, f64>,
+    pub default_max_lag_messages: Option<i64>,
+    pub default_max_lag_seconds: Option<f64>,
+}
+
+impl GroupsConfig {
+    /// Whether a group the cluster lists is watched.
+    pub fn watches(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+            || (self.include.as_ref().is_none_or(|r| r.is_match(group))
+                && !self.exclude.as_ref().is_some_and(|r| r.is_match(group)))
+    }
+
+    pub fn max_lag_messages(&self, group: &str) -> Option<i64> {
+        self.max_lag_messages
+            .get(group)
+            .copied()
+            .or(self.default_max_lag_messages)
+    }
+
+    pub fn max_lag_seconds(&self, group: &str) -> Option<f64> {
+        self.max_lag_seconds
+            .get(group)
+            .copied()
+            .or(self.default_max_lag_seconds)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KafkaSection {
+    #[serde(default)]
+    properties: BTreeMap<String, String>,
+    metadata_interval: Option<String>,
+    topic_config_interval: Option<String>,
+    timeout: Option<String>,
+    #[serde(default)]
+    expected_brokers: Vec<i32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupsSection {
+    #[serde(default)]
+    groups: Vec<String>,
+    include: Option<String>,
+    exclude: Option<String>,
+    fetch_interval: Option<String>,
+    window: Option<String>,
+    stop_after: Option<String>,
+    err_lag: Option<String>,
+    alert_statuses: Option<Vec<String>>,
+    max_lag_messages: Option<i64>,
+    max_lag: Option<String>,
+    #[serde(default)]
+    limits: BTreeMap<String, GroupLimits>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupLimits {
+    max_lag_messages: Option<i64>,
+    max_lag: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,6 +213,9 @@ struct FileConfig {
     rules: BTreeMap<String, RuleSection>,
     #[serde(default)]
     alertmanager: AlertmanagerSection,
+    kafka: Option<KafkaSection>,
+    #[serde(default)]
+    consumer_groups: GroupsSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -358,6 +466,38 @@ pub fn from_toml_text(text: &str, origin: &str, flags: &Flags) -> Result<Config,
         ));
     }
 
+    let kafka = match file.kafka {
+        None => None,
+        Some(section) => {
+            if !section.properties.contains_key("bootstrap.servers") {
+                return Err(fail("kafka.properties", "bootstrap.servers is not set; list the cluster's brokers, e.g. \"kafka-1:9092,kafka-2:9092\"".into()));
+            }
+            Some(KafkaConfig {
+                properties: section.properties,
+                metadata_interval: duration(
+                    origin,
+                    "kafka.metadata_interval",
+                    section.metadata_interval,
+                    Duration::from_secs(30),
+                )?,
+                topic_config_interval: duration(
+                    origin,
+                    "kafka.topic_config_interval",
+                    section.topic_config_interval,
+                    Duration::from_secs(600),
+                )?,
+                timeout: duration(
+                    origin,
+                    "kafka.timeout",
+                    section.timeout,
+                    Duration::from_secs(10),
+                )?,
+                expected_brokers: section.expected_brokers.into_iter().collect(),
+            })
+        }
+    };
+    let consumer_groups = groups_config(origin, file.consumer_groups)?;
+
     let alertmanagers = file
         .alertmanager
         .urls
@@ -420,6 +560,95 @@ pub fn from_toml_text(text: &str, origin: &str, flags: &Flags) -> Result<Config,
             file.alertmanager.resolved_retention,
             Duration::from_secs(900),
         )?,
+        kafka,
+        consumer_groups,
+    })
+}
+
+fn groups_config(origin: &str, section: GroupsSection) -> Result<GroupsConfig, String> {
+    let fail = |key: &str, problem: String| format!("{origin}: consumer_groups.{key}: {problem}");
+    let pattern = |key: &str, text: Option<String>| -> Result<Option<regex_lite::Regex>, String> {
+        match text.filter(|t| !t.is_empty()) {
+            None => Ok(None),
+            Some(text) => regex_lite::Regex::new(&text).map(Some).map_err(|e| {
+                fail(
+                    key,
+                    format!(
+                        "invalid regular expression {text:?}: {}",
+                        brokerwatch_common::one_line(&e.to_string())
+                    ),
+                )
+            }),
+        }
+    };
+    let seconds = |key: &str, text: Option<String>, default: f64| -> Result<f64, String> {
+        Ok(duration(
+            origin,
+            &format!("consumer_groups.{key}"),
+            text,
+            Duration::from_secs_f64(default),
+        )?
+        .as_secs_f64())
+    };
+    let defaults = LagRules::default();
+    let alert_statuses = match section.alert_statuses {
+        None => [Status::Err, Status::Stop, Status::Stall, Status::Rewind].into(),
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                Status::ALL
+                    .into_iter()
+                    .find(|s| s.as_str().eq_ignore_ascii_case(n))
+                    .ok_or_else(|| {
+                        fail(
+                            "alert_statuses",
+                            format!("{n:?} is not one of OK, WARN, ERR, STOP, STALL, REWIND"),
+                        )
+                    })
+            })
+            .collect::<Result<BTreeSet<_>, _>>()?,
+    };
+    let mut max_lag_messages = BTreeMap::new();
+    let mut max_lag_seconds = BTreeMap::new();
+    for (group, limits) in section.limits {
+        if let Some(messages) = limits.max_lag_messages {
+            max_lag_messages.insert(group.clone(), messages);
+        }
+        if limits.max_lag.is_some() {
+            max_lag_seconds.insert(
+                group.clone(),
+                seconds(&format!("limits.{group}.max_lag"), limits.max_lag, 0.0)?,
+            );
+        }
+    }
+    Ok(GroupsConfig {
+        groups: section.groups,
+        include: pattern("include", section.include)?,
+        exclude: pattern("exclude", section.exclude)?,
+        fetch_interval: duration(
+            origin,
+            "consumer_groups.fetch_interval",
+            section.fetch_interval,
+            Duration::from_secs(30),
+        )?,
+        rules: LagRules {
+            window_seconds: seconds("window", section.window, defaults.window_seconds)?,
+            stop_after_seconds: seconds(
+                "stop_after",
+                section.stop_after,
+                defaults.stop_after_seconds,
+            )?,
+            commit_intervals_to_stop: defaults.commit_intervals_to_stop,
+            err_lag_seconds: seconds("err_lag", section.err_lag, defaults.err_lag_seconds)?,
+        },
+        alert_statuses,
+        max_lag_messages,
+        max_lag_seconds,
+        default_max_lag_messages: section.max_lag_messages,
+        default_max_lag_seconds: match section.max_lag {
+            None => None,
+            Some(text) => Some(seconds("max_lag", Some(text), 0.0)?),
+        },
     })
 }
 
@@ -455,7 +684,21 @@ mod tests {
         assert_eq!(config.window, Duration::from_secs(300));
         assert_eq!(config.deviation, 0.10);
         assert_eq!(config.weights.len(), 11);
-        assert_eq!(config.rules.len(), 7);
+        assert_eq!(config.rules.len(), 13);
+        assert!(config.kafka.is_none());
+        assert_eq!(
+            config.rule("KafkaPreferredLeaderImbalance").threshold,
+            Some(0.10)
+        );
+        assert!(config.consumer_groups.watches("anything"));
+        assert!(config
+            .consumer_groups
+            .alert_statuses
+            .contains(&Status::Stop));
+        assert!(!config
+            .consumer_groups
+            .alert_statuses
+            .contains(&Status::Warn));
         let saturated = config.rule("KafkaHostDiskSaturated");
         assert_eq!(saturated.threshold, Some(0.9));
         assert_eq!(saturated.for_duration, Duration::from_secs(600));
@@ -470,6 +713,22 @@ mod tests {
         let config = from_toml_text(&text, "example", &Flags::default()).unwrap();
         assert_eq!(config.groups["payments"], [1, 2, 3].into());
         assert_eq!(config.group_of(2), "payments");
+        let kafka = config.kafka.as_ref().unwrap();
+        assert_eq!(
+            kafka.properties["bootstrap.servers"],
+            "kafka-1:9092,kafka-2:9092"
+        );
+        assert_eq!(kafka.expected_brokers.len(), 4);
+        let groups = &config.consumer_groups;
+        assert!(
+            groups.watches("billing")
+                && groups.watches("orders-app")
+                && !groups.watches("console-consumer-42")
+        );
+        assert_eq!(groups.max_lag_messages("billing"), Some(10_000));
+        assert_eq!(groups.max_lag_seconds("billing"), Some(60.0));
+        assert_eq!(groups.max_lag_seconds("other"), Some(900.0));
+        assert_eq!(groups.rules.stop_after_seconds, 120.0);
         for key in [
             "cluster",
             "listen",
@@ -499,6 +758,22 @@ mod tests {
             "resend_interval",
             "timeout",
             "resolved_retention",
+            "[kafka]",
+            "metadata_interval",
+            "topic_config_interval",
+            "expected_brokers",
+            "[kafka.properties]",
+            "[consumer_groups]",
+            "groups",
+            "include",
+            "exclude",
+            "fetch_interval",
+            "stop_after",
+            "err_lag",
+            "alert_statuses",
+            "max_lag_messages",
+            "max_lag",
+            "[consumer_groups.limits.",
         ] {
             assert!(
                 text.contains(&format!("\n{key}")) || text.contains(&format!("\n# {key}")),

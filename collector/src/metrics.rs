@@ -9,6 +9,44 @@ use prometheus::{
 
 use crate::alerts::state::AlertBook;
 use crate::model::cluster::ClusterLoad;
+use crate::model::lag::{GroupLag, Status};
+use crate::model::replication::ReplicationFacts;
+
+/// The cluster's own state: replication and consumer groups.
+#[derive(Clone)]
+struct ClusterGauges {
+    urp_led: GaugeVec,
+    missing_from_isr: GaugeVec,
+    urp_total: GaugeVec,
+    offline: GaugeVec,
+    under_min_isr: GaugeVec,
+    leader_imbalance: GaugeVec,
+    partitions: GaugeVec,
+    leaders: GaugeVec,
+    metadata_age: GaugeVec,
+    lag_messages: GaugeVec,
+    lag_seconds: GaugeVec,
+    group_status: GaugeVec,
+}
+
+impl ClusterGauges {
+    fn new(r: &Registry, c: &str) -> Self {
+        ClusterGauges {
+            urp_led: gauge(r, c, "brokerwatch_under_replicated_partitions", "Under-replicated partitions the broker leads (as Kafka's own metric counts them).", &["broker"]),
+            missing_from_isr: gauge(r, c, "brokerwatch_broker_missing_from_isr_partitions", "Under-replicated partitions whose ISR lacks the broker.", &["broker"]),
+            urp_total: gauge(r, c, "brokerwatch_cluster_under_replicated_partitions", "Under-replicated partitions in the cluster.", &[]),
+            offline: gauge(r, c, "brokerwatch_offline_partitions", "Partitions without a leader.", &[]),
+            under_min_isr: gauge(r, c, "brokerwatch_under_min_isr_partitions", "Partitions with fewer in-sync replicas than min.insync.replicas.", &[]),
+            leader_imbalance: gauge(r, c, "brokerwatch_preferred_leader_imbalance_ratio", "Partitions preferring the broker but led elsewhere, over those preferring it.", &["broker"]),
+            partitions: gauge(r, c, "brokerwatch_broker_partitions", "Replicas the broker hosts.", &["broker"]),
+            leaders: gauge(r, c, "brokerwatch_broker_leaders", "Partitions the broker leads.", &["broker"]),
+            metadata_age: gauge(r, c, "brokerwatch_kafka_metadata_age_seconds", "Age of the metadata the replication figures come from.", &[]),
+            lag_messages: gauge(r, c, "brokerwatch_consumergroup_lag_messages", "Messages the group is behind, summed over the topic's partitions.", &["consumergroup", "topic"]),
+            lag_seconds: gauge(r, c, "brokerwatch_consumergroup_lag_seconds", "How long ago the topic's end offsets were where the group is (the worst partition).", &["consumergroup", "topic"]),
+            group_status: gauge(r, c, "brokerwatch_consumergroup_status", "1 for the group's current status (OK, WARN, ERR, STOP, STALL, REWIND), 0 for the others.", &["consumergroup", "status"]),
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct CollectorMetrics {
@@ -23,6 +61,7 @@ pub struct CollectorMetrics {
     disk_deviation: GaugeVec,
     last_report: GaugeVec,
     alerts_firing: GaugeVec,
+    cluster: ClusterGauges,
     pub reports_received: IntCounter,
     pub reports_rejected: IntCounterVec,
     pub alertmanager_posts: IntCounterVec,
@@ -189,6 +228,7 @@ impl CollectorMetrics {
                     .const_label("cluster", c),
                 ),
             ),
+            cluster: ClusterGauges::new(&r, c),
             registry: r,
         };
         for reason in crate::ingest::REASONS {
@@ -259,6 +299,76 @@ impl CollectorMetrics {
             self.alerts_firing
                 .with_label_values(&[label("alertname"), label("severity")])
                 .inc();
+        }
+    }
+
+    /// Replaces the replication and consumer-group series: `replication` is
+    /// the latest analysis and its age in seconds.
+    pub fn record_cluster(
+        &self,
+        replication: Option<(f64, &ReplicationFacts)>,
+        groups: &[GroupLag],
+    ) {
+        let g = &self.cluster;
+        for vec in [
+            &g.urp_led,
+            &g.missing_from_isr,
+            &g.urp_total,
+            &g.offline,
+            &g.under_min_isr,
+            &g.leader_imbalance,
+            &g.partitions,
+            &g.leaders,
+            &g.metadata_age,
+            &g.lag_messages,
+            &g.lag_seconds,
+            &g.group_status,
+        ] {
+            vec.reset();
+        }
+        if let Some((age, facts)) = replication {
+            let none: [&str; 0] = [];
+            g.metadata_age.with_label_values(&none).set(age);
+            g.urp_total
+                .with_label_values(&none)
+                .set(facts.under_replicated as f64);
+            g.offline.with_label_values(&none).set(facts.offline as f64);
+            g.under_min_isr
+                .with_label_values(&none)
+                .set(facts.under_min_isr as f64);
+            for (broker, b) in &facts.brokers {
+                let broker = [broker.to_string()];
+                g.urp_led
+                    .with_label_values(&broker)
+                    .set(b.under_replicated_led as f64);
+                g.missing_from_isr
+                    .with_label_values(&broker)
+                    .set(b.missing_from_isr as f64);
+                g.leader_imbalance
+                    .with_label_values(&broker)
+                    .set(b.preferred_leader_imbalance_ratio());
+                g.partitions
+                    .with_label_values(&broker)
+                    .set(b.partitions as f64);
+                g.leaders.with_label_values(&broker).set(b.leaders as f64);
+            }
+        }
+        for group in groups {
+            for topic in &group.topics {
+                let labels = [group.group.as_str(), topic.topic.as_str()];
+                g.lag_messages
+                    .with_label_values(&labels)
+                    .set(topic.lag_messages as f64);
+                if let Some(seconds) = topic.lag_seconds {
+                    g.lag_seconds.with_label_values(&labels).set(seconds);
+                }
+            }
+            for status in Status::ALL {
+                let current = f64::from(u8::from(status == group.status));
+                g.group_status
+                    .with_label_values(&[group.group.as_str(), status.as_str()])
+                    .set(current);
+            }
         }
     }
 

@@ -16,6 +16,9 @@ pub struct Persisted {
     /// went silent before a restart is still known, and still down, after it.
     #[serde(default)]
     pub last_report: BTreeMap<i32, f64>,
+    /// Brokers seen in the cluster's metadata: one that disappears is down.
+    #[serde(default)]
+    pub kafka_brokers_seen: std::collections::BTreeSet<i32>,
 }
 
 /// Reads the state file; a missing file is a fresh start. A file that cannot
@@ -104,6 +107,7 @@ mod tests {
         Persisted {
             alerts,
             last_report: [(2, 1.5)].into(),
+            kafka_brokers_seen: [1, 2].into(),
         }
     }
 

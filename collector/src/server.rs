@@ -21,10 +21,13 @@ use tracing::{error, info, warn};
 use crate::alerts::notify::{rfc3339, Delivery, Notifier};
 use crate::alerts::rules;
 use crate::alerts::state::{Phase, Retention, Transition};
-use crate::config::Config;
+use crate::config::{Config, KafkaConfig};
 use crate::ingest::{self, Limits};
+use crate::kafka::Kafka;
 use crate::metrics::CollectorMetrics;
 use crate::model::cluster::{cluster_load, ClusterLoad};
+use crate::model::lag::{aggregate, GroupLag, LagRules, PartitionHistory, PartitionLag, Sample};
+use crate::model::replication::{analyze, ReplicationFacts};
 use crate::model::LoadView;
 use crate::persist::{self, Persisted};
 use crate::store::Store;
@@ -39,6 +42,14 @@ struct Inner {
     store: Store,
     state: Persisted,
     load: Option<ClusterLoad>,
+    /// The latest replication analysis and when its metadata was taken.
+    replication: Option<(f64, ReplicationFacts)>,
+    /// The lag window of every watched (group, topic, partition).
+    lag: BTreeMap<(String, String, i32), PartitionHistory>,
+    /// The groups' verdicts as of the last evaluation.
+    groups: Vec<GroupLag>,
+    /// Why the last request to the cluster failed, while it does.
+    kafka_error: Option<String>,
     /// Whether the last write of the state file failed (to log once per change).
     state_write_failing: bool,
 }
@@ -94,6 +105,10 @@ pub async fn run(
             store: Store::new(config.window.as_secs_f64()),
             state,
             load: None,
+            replication: None,
+            lag: BTreeMap::new(),
+            groups: Vec::new(),
+            kafka_error: None,
             state_write_failing: false,
         }),
         state_path,
@@ -102,12 +117,21 @@ pub async fn run(
         config,
     });
 
+    if let Some(kafka) = app.config.kafka.clone() {
+        let poller = app.clone();
+        std::thread::Builder::new()
+            .name("kafka".into())
+            .spawn(move || poll_kafka_forever(&poller, &kafka))
+            .map_err(|e| format!("cannot start the Kafka thread: {e}"))?;
+    }
     let evaluating = tokio::spawn(evaluate_forever(app.clone()));
     let router = Router::new()
         .route("/api/v1/reports", post(receive_report))
         .route("/api/v1/load", get(load))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/brokers", get(brokers))
+        .route("/api/v1/replication", get(replication))
+        .route("/api/v1/consumergroups", get(consumer_groups))
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
         .with_state(app.clone());
@@ -139,8 +163,19 @@ fn evaluate(app: &App, now: f64) {
     let mut guard = app.lock();
     let inner = &mut *guard;
     let known: BTreeSet<i32> = inner.state.last_report.keys().copied().collect();
-    let load = cluster_load(config, &inner.store, &known, now);
-    let verdicts = rules::verdicts(config, &load, &inner.store, &inner.state.last_report, now);
+    // Metadata older than three refreshes is not reported as fresh.
+    let fresh_replication = config.kafka.as_ref().and_then(|kafka| {
+        let (at, facts) = inner.replication.as_ref()?;
+        (now - at <= 3.0 * kafka.metadata_interval.as_secs_f64()).then_some(facts)
+    });
+    let load = cluster_load(config, &inner.store, &known, now, fresh_replication);
+    inner.groups = evaluate_groups(&inner.lag, &config.consumer_groups.rules);
+    let mut verdicts = rules::verdicts(config, &load, &inner.store, &inner.state.last_report, now);
+    verdicts.extend(rules::cluster_verdicts(
+        config,
+        fresh_replication,
+        &inner.groups,
+    ));
     let retention = Retention {
         unjudged_seconds: (config.window + config.broker_missing_after).as_secs_f64(),
         resolved_seconds: config.resolved_retention.as_secs_f64(),
@@ -181,11 +216,178 @@ fn evaluate(app: &App, now: f64) {
     }
     app.metrics
         .record(&load, &inner.state.last_report, &inner.state.alerts);
+    app.metrics.record_cluster(
+        inner
+            .replication
+            .as_ref()
+            .map(|(at, facts)| (now - at, facts)),
+        &inner.groups,
+    );
     app.metrics
         .evaluation_duration
         .set(started.elapsed().as_secs_f64());
     app.notifier.publish(&inner.state.alerts);
     inner.load = Some(load);
+}
+
+/// Each group's verdict from its partitions' windows (kept in group order).
+fn evaluate_groups(
+    lag: &BTreeMap<(String, String, i32), PartitionHistory>,
+    rules: &LagRules,
+) -> Vec<GroupLag> {
+    let verdicts: Vec<(&str, &str, PartitionLag)> = lag
+        .iter()
+        .filter_map(|((group, topic, _), history)| {
+            Some((group.as_str(), topic.as_str(), history.evaluate(rules)?))
+        })
+        .collect();
+    verdicts
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|chunk| {
+            let partitions: Vec<(&str, PartitionLag)> = chunk
+                .iter()
+                .map(|(_, topic, verdict)| (*topic, *verdict))
+                .collect();
+            aggregate(chunk[0].0, &partitions)
+        })
+        .collect()
+}
+
+/// Reads the cluster on a thread of its own (librdkafka calls block): the
+/// metadata every `metadata_interval`, topic configs every
+/// `topic_config_interval`, consumer-group offsets every `fetch_interval`.
+fn poll_kafka_forever(app: &App, settings: &KafkaConfig) {
+    let groups_config = &app.config.consumer_groups;
+    let mut kafka = match Kafka::new(settings.properties.clone(), settings.timeout) {
+        Ok(kafka) => kafka,
+        Err(e) => {
+            error!("{e}; the collector goes on without the cluster's own state");
+            app.lock().kafka_error = Some(e);
+            return;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            error!("kafka: cannot start a runtime for admin requests: {e}");
+            return;
+        }
+    };
+    let mut min_insync: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    let mut configs_read_at: Option<Instant> = None;
+    let mut partitions: Vec<crate::kafka::PartitionKey> = Vec::new();
+    let mut next_metadata = Instant::now();
+    let mut next_offsets = Instant::now();
+    let mut failing: Option<String> = None;
+    let mut report = |result: Result<(), String>| match (result, failing.is_some()) {
+        (Ok(()), true) => {
+            info!("kafka: the cluster answers again");
+            failing = None;
+            app.lock().kafka_error = None;
+        }
+        (Ok(()), false) => {}
+        (Err(e), was_failing) => {
+            if !was_failing {
+                warn!("{e}; retrying, and alerts on the cluster's state wait for fresh metadata");
+            }
+            app.lock().kafka_error = Some(e.clone());
+            failing = Some(e);
+        }
+    };
+    loop {
+        if Instant::now() >= next_metadata {
+            next_metadata = Instant::now() + settings.metadata_interval;
+            let result = kafka.snapshot().map(|mut snapshot| {
+                let topics: Vec<String> = snapshot.topics.iter().map(|t| t.name.clone()).collect();
+                if configs_read_at.is_none_or(|at| at.elapsed() >= settings.topic_config_interval) {
+                    match runtime.block_on(kafka.min_insync_replicas(&topics)) {
+                        Ok(found) => {
+                            min_insync = found;
+                            configs_read_at = Some(Instant::now());
+                        }
+                        Err(e) => {
+                            warn!("{e}; under-min-ISR partitions are not counted until it answers")
+                        }
+                    }
+                }
+                for topic in &mut snapshot.topics {
+                    topic.min_insync_replicas = min_insync.get(&topic.name).copied();
+                }
+                partitions = snapshot
+                    .topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(move |p| (t.name.clone(), p.id)))
+                    .collect();
+                let expected: BTreeSet<i32> = {
+                    let inner = app.lock();
+                    settings
+                        .expected_brokers
+                        .union(&inner.state.kafka_brokers_seen)
+                        .copied()
+                        .collect()
+                };
+                let facts = analyze(&snapshot, &expected);
+                let mut inner = app.lock();
+                inner
+                    .state
+                    .kafka_brokers_seen
+                    .extend(snapshot.brokers.iter().copied());
+                inner.replication = Some((unix_now(), facts));
+            });
+            report(result);
+        }
+        if Instant::now() >= next_offsets {
+            next_offsets = Instant::now() + groups_config.fetch_interval;
+            let result = fetch_offsets(app, &mut kafka, &partitions);
+            report(result);
+        }
+        let next = next_metadata.min(next_offsets);
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+}
+
+/// One round of consumer-group offsets: the end offsets of every partition
+/// in one request, then each watched group's committed offsets.
+fn fetch_offsets(
+    app: &App,
+    kafka: &mut Kafka,
+    partitions: &[crate::kafka::PartitionKey],
+) -> Result<(), String> {
+    let groups_config = &app.config.consumer_groups;
+    let mut groups: BTreeSet<String> = groups_config.groups.iter().cloned().collect();
+    match kafka.list_groups() {
+        Ok(listed) => groups.extend(listed.into_iter().filter(|g| groups_config.watches(g))),
+        // Some clusters and proxies do not answer ListGroups: the configured groups still count.
+        Err(e) => tracing::debug!("{e}"),
+    }
+    if groups.is_empty() || partitions.is_empty() {
+        return Ok(());
+    }
+    let ends: std::collections::HashMap<crate::kafka::PartitionKey, i64> =
+        kafka.end_offsets(partitions)?.into_iter().collect();
+    let at = unix_now();
+    for group in groups {
+        let committed = kafka.committed(&group, partitions)?;
+        let mut inner = app.lock();
+        for (key, offset) in committed {
+            if let Some(&end) = ends.get(&key) {
+                let sample = Sample {
+                    at,
+                    committed: offset,
+                    end,
+                };
+                inner
+                    .lag
+                    .entry((group.clone(), key.0, key.1))
+                    .or_default()
+                    .record(sample, &groups_config.rules);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn reject(app: &App, rejection: ingest::Rejection) -> Response {
@@ -317,6 +519,42 @@ async fn brokers(State(app): State<Shared>) -> Json<Vec<BrokerStatus>> {
             })
             .collect(),
     )
+}
+
+/// The latest replication analysis of the cluster's metadata.
+async fn replication(State(app): State<Shared>) -> Json<serde_json::Value> {
+    let inner = app.lock();
+    let now = unix_now();
+    Json(match &inner.replication {
+        None => {
+            serde_json::json!({ "error": inner.kafka_error.clone().unwrap_or_else(|| "no metadata yet (is [kafka] configured?)".into()) })
+        }
+        Some((at, facts)) => serde_json::json!({
+            "age_seconds": now - at,
+            "error": inner.kafka_error,
+            "partitions": facts.partitions,
+            "under_replicated": facts.under_replicated,
+            "offline": facts.offline,
+            "under_min_isr": facts.under_min_isr,
+            "brokers_down": facts.brokers_down,
+            "suspects": facts.diagnosis.suspects,
+            "explained_ratio": facts.diagnosis.explained_ratio,
+            "reassigning": facts.diagnosis.reassigning,
+            "brokers": facts.brokers.iter().map(|(id, b)| serde_json::json!({
+                "broker": id,
+                "partitions": b.partitions,
+                "leaders": b.leaders,
+                "preferred_leader_imbalance_ratio": b.preferred_leader_imbalance_ratio(),
+                "under_replicated_led": b.under_replicated_led,
+                "missing_from_isr": b.missing_from_isr,
+            })).collect::<Vec<_>>(),
+        }),
+    })
+}
+
+/// Each watched group's status and lag, as of the last evaluation.
+async fn consumer_groups(State(app): State<Shared>) -> Json<Vec<GroupLag>> {
+    Json(app.lock().groups.clone())
 }
 
 async fn metrics_text(State(app): State<Shared>) -> impl IntoResponse {

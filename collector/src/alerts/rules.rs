@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use super::state::Verdict;
 use crate::config::Config;
 use crate::model::cluster::ClusterLoad;
+use crate::model::lag::{GroupLag, Status};
 use crate::model::load::{GroupLoad, MemberLoad};
+use crate::model::replication::ReplicationFacts;
 use crate::store::Store;
 
 fn percent(ratio: f64) -> String {
@@ -269,6 +271,171 @@ pub fn verdicts(
     j.verdicts
 }
 
+/// The cluster's own state: replication health (when the metadata is fresh)
+/// and consumer groups.
+pub fn cluster_verdicts(
+    config: &Config,
+    replication: Option<&ReplicationFacts>,
+    groups: &[GroupLag],
+) -> Vec<Verdict> {
+    let mut j = Judge {
+        config,
+        verdicts: Vec::new(),
+    };
+    if let Some(facts) = replication {
+        replication_verdicts(&mut j, facts);
+    }
+    for group in groups {
+        let limits = &config.consumer_groups;
+        let over_messages = limits
+            .max_lag_messages(&group.group)
+            .is_some_and(|max| group.lag_messages > max);
+        let over_seconds = limits
+            .max_lag_seconds(&group.group)
+            .is_some_and(|max| group.lag_seconds.is_some_and(|s| s > max));
+        let behind = group
+            .lag_seconds
+            .map_or_else(|| "unknown time".to_owned(), age);
+        let topics: Vec<String> = group
+            .topics
+            .iter()
+            .filter(|t| t.status != Status::Ok || t.lag_messages > 0)
+            .map(|t| {
+                let statuses: Vec<String> = t
+                    .partitions_by_status
+                    .iter()
+                    .map(|(s, n)| format!("{n} {}", s.as_str()))
+                    .collect();
+                format!(
+                    "{} {} messages ({})",
+                    t.topic,
+                    t.lag_messages,
+                    statuses.join(", ")
+                )
+            })
+            .collect();
+        let advice = match group.status {
+            Status::Stop => "The consumers stopped committing while messages keep arriving: are they running, and are they stuck on a message?",
+            Status::Stall => "The consumers are not moving though messages are waiting: look for a poison message or a stuck handler.",
+            Status::Rewind => "The committed offset went back: someone reset the group, or the consumers restarted from an old position.",
+            Status::Err | Status::Warn => "The consumers read more slowly than the producers write: add consumers (up to the partition count) or find what slows them.",
+            Status::Ok => "The lag is over the group's limit though it is not growing.",
+        };
+        j.judge(
+            "KafkaConsumerGroupLag",
+            &[("consumergroup", group.group.clone())],
+            limits.alert_statuses.contains(&group.status) || over_messages || over_seconds,
+            format!(
+                "Consumer group {} is {}: {} messages, {behind} behind",
+                group.group,
+                group.status.as_str(),
+                group.lag_messages
+            ),
+            format!(
+                "{advice} Topics: {}.",
+                if topics.is_empty() {
+                    "none lagging".to_owned()
+                } else {
+                    topics.join("; ")
+                }
+            ),
+        );
+    }
+    j.verdicts
+}
+
+fn replication_verdicts(j: &mut Judge<'_>, facts: &ReplicationFacts) {
+    let cluster = j.config.cluster.clone();
+    let reassigning = facts.diagnosis.reassigning;
+    let faults = facts.under_replicated - reassigning;
+    let mut topics: Vec<(&String, &u64)> = facts.under_replicated_topics.iter().collect();
+    topics.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let topics: Vec<String> = topics
+        .iter()
+        .take(5)
+        .map(|(t, n)| format!("{t} {n}"))
+        .collect();
+    let cause = match facts.diagnosis.suspects.as_slice() {
+        [] if faults > 0 => format!(
+            "No few brokers explain them (the best three cover {:.0}%): look at the network, the controller, or load across the cluster.",
+            facts.diagnosis.explained_ratio * 100.0
+        ),
+        [] => String::new(),
+        suspects => {
+            let named: Vec<String> = suspects.iter().map(|(b, n)| format!("broker {b} (missing from {n})")).collect();
+            format!(
+                "Suspect: {}, together {:.0}% of them. Check that broker: is it up, are its disks or network failing, is it in long GC pauses?",
+                named.join(", "),
+                facts.diagnosis.explained_ratio * 100.0
+            )
+        }
+    };
+    let moving = if reassigning > 0 {
+        let topics: Vec<String> = facts
+            .diagnosis
+            .reassigning_topics
+            .iter()
+            .map(|(t, n)| format!("{t} {n}"))
+            .collect();
+        format!(" {reassigning} more are in partitions with extra replicas ({}): a reassignment is probably running, and they are expected until it ends.", topics.join(", "))
+    } else {
+        String::new()
+    };
+    j.judge(
+        "KafkaUnderReplicatedPartitions",
+        &[],
+        faults > 0,
+        format!("{faults} under-replicated partitions in cluster {cluster}"),
+        format!("{cause}{moving} Topics: {}.", topics.join(", ")),
+    );
+    j.judge(
+        "KafkaOfflinePartitions",
+        &[],
+        facts.offline > 0,
+        format!("{} partitions of cluster {cluster} have no leader", facts.offline),
+        format!(
+            "Producers and consumers of those partitions are failing now. Brokers down: {:?}. Bring their replicas back, or (losing data) allow an unclean leader election.",
+            facts.brokers_down
+        ),
+    );
+    j.judge(
+        "KafkaUnderMinIsrPartitions",
+        &[],
+        facts.under_min_isr > 0,
+        format!("{} partitions of cluster {cluster} have fewer in-sync replicas than min.insync.replicas", facts.under_min_isr),
+        format!("Producers with acks=all get NOT_ENOUGH_REPLICAS on them. {cause}"),
+    );
+    let threshold = j
+        .config
+        .rule("KafkaPreferredLeaderImbalance")
+        .threshold
+        .expect("has a threshold");
+    for (broker, b) in &facts.brokers {
+        let ratio = b.preferred_leader_imbalance_ratio();
+        j.judge(
+            "KafkaPreferredLeaderImbalance",
+            &[("broker", broker.to_string())],
+            ratio > threshold,
+            format!("Broker {broker} leads {} of the {} partitions it is the preferred leader of", b.preferred - b.preferred_not_leading, b.preferred),
+            format!(
+                "Leader imbalance {} (limit {}): its leadership sits on other brokers. Run a preferred leader election (kafka-leader-election --election-type PREFERRED) or check auto.leader.rebalance.enable.",
+                percent(ratio),
+                percent(threshold)
+            ),
+        );
+    }
+    let down: std::collections::BTreeSet<i32> = facts.brokers_down.iter().copied().collect();
+    for broker in facts.brokers.keys().copied().chain(down.iter().copied()) {
+        j.judge(
+            "KafkaBrokerDown",
+            &[("broker", broker.to_string())],
+            down.contains(&broker),
+            format!("Broker {broker} is not in cluster {cluster}'s metadata"),
+            "It was expected (configured or seen before). Its partitions lose a replica, and those it led move or go offline: check the broker process and host (KafkaAgentDown tells whether the host still reports).".to_owned(),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,7 +469,7 @@ mod tests {
             store.insert(report(broker, if broker == 3 { 2.0 } else { 1.0 }), 100.0);
         }
         let last_seen: BTreeMap<i32, f64> = (1..=4).map(|b| (b, 100.0)).collect();
-        let load = cluster_load(&config, &store, &BTreeSet::new(), 100.0);
+        let load = cluster_load(&config, &store, &BTreeSet::new(), 100.0, None);
         let verdicts = verdicts(&config, &load, &store, &last_seen, 100.0);
         let heavy = find(&verdicts, "KafkaBrokerLoadDeviation", &[("broker", "3")]);
         assert!(heavy.active);
@@ -345,7 +512,7 @@ mod tests {
         store.insert(busy, 1000.0);
         store.insert(report(2, 1.0), 500.0);
         let last_seen = BTreeMap::from([(1, 1000.0), (2, 500.0)]);
-        let load = cluster_load(&config, &store, &BTreeSet::new(), 1000.0);
+        let load = cluster_load(&config, &store, &BTreeSet::new(), 1000.0, None);
         let verdicts = verdicts(&config, &load, &store, &last_seen, 1000.0);
         let disk = find(
             &verdicts,
@@ -383,5 +550,151 @@ mod tests {
             .starts_with("Its last report came at 1970-01-01T00:08:20Z."));
         // A group of one fresh broker never alerts on load.
         assert!(!find(&verdicts, "KafkaBrokerLoadDeviation", &[("broker", "1")]).active);
+    }
+
+    #[test]
+    fn under_replication_names_the_suspect_and_a_reassignment_does_not_page() {
+        use crate::model::replication::{analyze, tests::partition, Snapshot, TopicMeta};
+        let config = config();
+        let topic = |partitions| TopicMeta {
+            name: "orders".into(),
+            min_insync_replicas: Some(2),
+            partitions,
+        };
+        let faulty = Snapshot {
+            brokers: vec![1, 2, 3],
+            topics: vec![topic(vec![
+                partition(0, 1, &[1, 2, 3], &[1, 2]),
+                partition(1, 2, &[2, 3, 1], &[2, 1]),
+                partition(2, 1, &[1, 2, 3], &[1]),
+            ])],
+        };
+        let facts = analyze(&faulty, &BTreeSet::from([1, 2, 3, 4]));
+        let verdicts = cluster_verdicts(&config, Some(&facts), &[]);
+        let urp = find(&verdicts, "KafkaUnderReplicatedPartitions", &[]);
+        assert!(urp.active);
+        assert_eq!(urp.labels["severity"], "critical");
+        assert_eq!(
+            urp.annotations["summary"],
+            "3 under-replicated partitions in cluster prod"
+        );
+        assert!(
+            urp.annotations["description"]
+                .starts_with("Suspect: broker 3 (missing from 3), together 100% of them."),
+            "{}",
+            urp.annotations["description"]
+        );
+        assert!(
+            find(&verdicts, "KafkaUnderMinIsrPartitions", &[]).active,
+            "orders/2 has one in-sync replica of 2 needed"
+        );
+        assert!(!find(&verdicts, "KafkaOfflinePartitions", &[]).active);
+        assert!(find(&verdicts, "KafkaBrokerDown", &[("broker", "4")]).active);
+        assert!(!find(&verdicts, "KafkaBrokerDown", &[("broker", "1")]).active);
+        // Broker 3 is the preferred leader of nothing; broker 2 of orders/1, which it leads.
+        assert!(
+            !find(
+                &verdicts,
+                "KafkaPreferredLeaderImbalance",
+                &[("broker", "2")]
+            )
+            .active
+        );
+
+        let moving = Snapshot {
+            brokers: vec![1, 2, 3, 4],
+            topics: vec![topic(vec![
+                partition(0, 1, &[1, 2, 3], &[1, 2, 3]),
+                partition(1, 2, &[2, 3], &[2, 3]),
+                partition(2, 2, &[1, 2, 3, 4], &[1, 2, 3]),
+            ])],
+        };
+        let mut moving = moving;
+        moving.topics[0].partitions[1] = partition(1, 2, &[2, 3, 1], &[2, 3, 1]);
+        let facts = analyze(&moving, &BTreeSet::new());
+        let urp = find(
+            &cluster_verdicts(&config, Some(&facts), &[]),
+            "KafkaUnderReplicatedPartitions",
+            &[],
+        )
+        .clone();
+        assert!(!urp.active, "only a reassignment's catch-up");
+        assert!(urp.annotations["description"].contains("1 more are in partitions with extra replicas (orders 1): a reassignment is probably running"));
+        // Leader imbalance: broker 1 prefers orders/0 and orders/2 but leads one.
+        let imbalance = find(
+            &cluster_verdicts(&config, Some(&facts), &[]),
+            "KafkaPreferredLeaderImbalance",
+            &[("broker", "1")],
+        )
+        .clone();
+        assert!(imbalance.active);
+        assert_eq!(
+            imbalance.annotations["summary"],
+            "Broker 1 leads 1 of the 2 partitions it is the preferred leader of"
+        );
+    }
+
+    #[test]
+    fn lag_fires_on_status_and_on_limits() {
+        use crate::model::lag::{GroupLag, Status, TopicLag};
+        let text = "cluster = \"prod\"\n[ingest]\nallow_unauthenticated = true\n[consumer_groups]\n[consumer_groups.limits.billing]\nmax_lag_messages = 1000\n";
+        let config = from_toml_text(text, "test", &Flags::default()).unwrap();
+        let group = |name: &str, status: Status, lag_messages: i64| GroupLag {
+            group: name.into(),
+            status,
+            lag_messages,
+            lag_seconds: Some(90.0),
+            topics: vec![TopicLag {
+                topic: "events".into(),
+                status,
+                lag_messages,
+                lag_seconds: Some(90.0),
+                partitions_by_status: vec![(status, 2)],
+            }],
+        };
+        let verdicts = cluster_verdicts(
+            &config,
+            None,
+            &[
+                group("stopped", Status::Stop, 500),
+                group("slow", Status::Warn, 500),
+                group("billing", Status::Warn, 5000),
+            ],
+        );
+        let stopped = find(
+            &verdicts,
+            "KafkaConsumerGroupLag",
+            &[("consumergroup", "stopped")],
+        );
+        assert!(stopped.active);
+        assert_eq!(
+            stopped.annotations["summary"],
+            "Consumer group stopped is STOP: 500 messages, 1m 30s behind"
+        );
+        assert!(stopped.annotations["description"].contains("events 500 messages (2 STOP)"));
+        assert!(
+            !find(
+                &verdicts,
+                "KafkaConsumerGroupLag",
+                &[("consumergroup", "slow")]
+            )
+            .active,
+            "WARN alone does not page by default"
+        );
+        assert!(
+            find(
+                &verdicts,
+                "KafkaConsumerGroupLag",
+                &[("consumergroup", "billing")]
+            )
+            .active,
+            "over billing's limit"
+        );
+        assert!(
+            verdicts
+                .iter()
+                .all(|v| v.labels["alertname"] == "KafkaConsumerGroupLag"),
+            "no metadata: no replication verdicts"
+        );
     }
 }

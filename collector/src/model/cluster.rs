@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::load::{compute, default_weights, GroupLoad, Row, DISK_METRICS, METRICS};
+use super::replication::ReplicationFacts;
 use super::GroupView;
 use crate::config::Config;
 use crate::store::{disk_series, Store};
@@ -27,12 +28,14 @@ impl ClusterLoad {
 }
 
 /// `known` are the brokers ever seen (or configured): a known broker without
-/// a fresh report is missing from its group, not counted as zero.
+/// a fresh report is missing from its group, not counted as zero. The
+/// partitions and leaders of each broker come from fresh cluster metadata.
 pub fn cluster_load(
     config: &Config,
     store: &Store,
     known: &BTreeSet<i32>,
     now: f64,
+    replication: Option<&ReplicationFacts>,
 ) -> ClusterLoad {
     let missing_after = config.broker_missing_after.as_secs_f64();
     let mut members: BTreeMap<&str, (Vec<i32>, Vec<i32>)> = BTreeMap::new();
@@ -60,7 +63,15 @@ pub fn cluster_load(
                     member: broker,
                     values: METRICS
                         .iter()
-                        .filter_map(|m| Some(((*m).to_owned(), store.robust(broker, m, now)?)))
+                        .filter_map(|m| {
+                            let value = match (*m, replication.and_then(|r| r.brokers.get(&broker)))
+                            {
+                                ("partitions", Some(b)) => b.partitions as f64,
+                                ("leaders", Some(b)) => b.leaders as f64,
+                                _ => store.robust(broker, m, now)?,
+                            };
+                            Some(((*m).to_owned(), value))
+                        })
                         .collect(),
                 })
                 .collect();
@@ -131,7 +142,7 @@ mod tests {
         }
         store.insert(report(5, 1.0), 800.0); // last heard 200 s ago
         let known = BTreeSet::from([6]); // seen before, no report since the restart
-        let load = cluster_load(&config, &store, &known, 1000.0);
+        let load = cluster_load(&config, &store, &known, 1000.0, None);
         assert_eq!(load.groups.len(), 1);
         let (group, missing) = &load.groups[0];
         assert_eq!(group.group, "default");
@@ -157,7 +168,7 @@ mod tests {
         store.insert(report(2, 1.0), 10.0);
         store.insert(report(3, 9.0), 10.0);
         store.insert(report(4, 1.0), 10.0);
-        let load = cluster_load(&config, &store, &BTreeSet::new(), 10.0);
+        let load = cluster_load(&config, &store, &BTreeSet::new(), 10.0, None);
         let names: Vec<&str> = load.groups.iter().map(|(g, _)| g.group.as_str()).collect();
         assert_eq!(names, ["default", "payments"]);
         assert!(
@@ -166,6 +177,40 @@ mod tests {
         );
         assert!(!load.groups[0].0.balanced);
         assert!((load.groups[0].0.members[0].share - 0.9).abs() < 1e-12);
+    }
+
+    #[test]
+    fn partitions_and_leaders_come_from_the_metadata() {
+        use crate::model::replication::{analyze, tests::partition, Snapshot, TopicMeta};
+        let config = config("[load.weights]\ncpu_used = 0\nnw_bytes_in = 0\nnw_bytes_out = 0\nio_read = 0\nio_write = 0\niowait = 0\nio_util = 0\n");
+        let mut store = Store::new(300.0);
+        store.insert(report(1, 1.0), 10.0);
+        store.insert(report(2, 1.0), 10.0);
+        let snapshot = Snapshot {
+            brokers: vec![1, 2],
+            topics: vec![TopicMeta {
+                name: "t".into(),
+                min_insync_replicas: None,
+                partitions: vec![
+                    partition(0, 1, &[1, 2], &[1, 2]),
+                    partition(1, 1, &[1], &[1]),
+                    partition(2, 2, &[1], &[1]),
+                ],
+            }],
+        };
+        let facts = analyze(&snapshot, &BTreeSet::new());
+        let load = cluster_load(&config, &store, &BTreeSet::new(), 10.0, Some(&facts));
+        let group = &load.groups[0].0;
+        // The reports carry no memory or fd source, so only the two metadata metrics count.
+        assert_eq!(group.metrics, ["leaders", "partitions"]);
+        // partitions 3 and 1, leaders 2 and 1: B = 3/4 + 2/3 and 1/4 + 1/3, over 2.
+        assert!((group.members[0].share - (0.75 + 2.0 / 3.0) / 2.0).abs() < 1e-12);
+        assert!((group.members[1].metric_shares["leaders"] - 1.0 / 3.0).abs() < 1e-12);
+        let without = cluster_load(&config, &store, &BTreeSet::new(), 10.0, None);
+        assert!(
+            without.groups[0].0.metrics.is_empty(),
+            "no metadata: partitions and leaders are unknown, not zero"
+        );
     }
 
     #[test]
@@ -180,7 +225,7 @@ mod tests {
         ];
         store.insert(r, 10.0);
         store.insert(report(2, 1.0), 10.0); // one disk: no disk model
-        let load = cluster_load(&config, &store, &BTreeSet::new(), 10.0);
+        let load = cluster_load(&config, &store, &BTreeSet::new(), 10.0, None);
         assert_eq!(load.disks.keys().copied().collect::<Vec<_>>(), [1]);
         let disks = &load.disks[&1];
         assert_eq!(disks.members[2].member, "sdd");
