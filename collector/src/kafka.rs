@@ -159,14 +159,7 @@ impl Kafka {
         let committed = client
             .committed_offsets(list, self.timeout)
             .map_err(|e| format!("kafka: OffsetFetch for group {group} failed: {e}"))?;
-        Ok(committed
-            .elements()
-            .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(offset) => Some(((e.topic().to_owned(), e.partition()), offset)),
-                _ => None,
-            })
-            .collect())
+        Ok(known_offsets(&committed))
     }
 
     /// The end (latest) offset of each partition, in one batched ListOffsets.
@@ -186,13 +179,18 @@ impl Kafka {
             .metadata
             .offsets_for_times(list, self.timeout)
             .map_err(|e| format!("kafka: ListOffsets failed: {e}"))?;
-        Ok(latest
-            .elements()
-            .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(offset) => Some(((e.topic().to_owned(), e.partition()), offset)),
-                _ => None,
-            })
-            .collect())
+        Ok(known_offsets(&latest))
     }
+}
+
+/// The partitions of an answer that came with an offset (not "none
+/// committed", not an error for a leaderless partition).
+fn known_offsets(list: &TopicPartitionList) -> Vec<(PartitionKey, i64)> {
+    list.elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(offset) => Some(((e.topic().to_owned(), e.partition()), offset)),
+            _ => None,
+        })
+        .collect()
 }
