@@ -15,13 +15,13 @@ use tracing::{info, warn};
 
 /// The newest reports not yet accepted by the collector.
 #[derive(Debug)]
-pub struct ReportBuffer {
+struct ReportBuffer {
     queue: VecDeque<Vec<u8>>,
     capacity: usize,
 }
 
 impl ReportBuffer {
-    pub fn new(capacity: usize) -> Self {
+    fn new(capacity: usize) -> Self {
         ReportBuffer {
             queue: VecDeque::new(),
             capacity: capacity.max(1),
@@ -29,7 +29,7 @@ impl ReportBuffer {
     }
 
     /// Adds a report; returns how many old ones were dropped to make room.
-    pub fn push(&mut self, body: Vec<u8>) -> u64 {
+    fn push(&mut self, body: Vec<u8>) -> u64 {
         let mut dropped = 0;
         while self.queue.len() >= self.capacity {
             self.queue.pop_front();
@@ -39,20 +39,16 @@ impl ReportBuffer {
         dropped
     }
 
-    pub fn oldest(&self) -> Option<&Vec<u8>> {
+    fn oldest(&self) -> Option<&Vec<u8>> {
         self.queue.front()
     }
 
-    pub fn remove_oldest(&mut self) {
+    fn remove_oldest(&mut self) {
         self.queue.pop_front();
     }
 
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.queue.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
     }
 }
 
@@ -103,12 +99,9 @@ impl Outbox {
         self.ready.notify_one();
     }
 
-    pub fn len(&self) -> usize {
+    /// Reports waiting for the collector.
+    pub fn backlog(&self) -> usize {
         self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
     }
 }
 
@@ -156,7 +149,7 @@ pub async fn push_forever(destination: Destination, outbox: Outbox) {
                 outbox.lock().remove_oldest();
                 outbox.counters.sent.inc();
                 if failing {
-                    info!(collector = %destination.url, backlog = outbox.len(), "collector reachable again; sending the buffered reports");
+                    info!(collector = %destination.url, backlog = outbox.backlog(), "collector reachable again; sending the buffered reports");
                 }
                 failing = false;
                 retry = FIRST_RETRY;

@@ -115,7 +115,7 @@ async fn collect_forever(config: Config, shared: Shared, outbox: Option<Outbox>)
             };
             if let Some(outbox) = &outbox {
                 outbox.queue(&report);
-                shared.metrics.set_report_backlog(outbox.len());
+                shared.metrics.set_report_backlog(outbox.backlog());
             }
             *shared
                 .latest_report

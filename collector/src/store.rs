@@ -168,14 +168,6 @@ impl Store {
         self.brokers.get(&broker)
     }
 
-    pub fn len(&self) -> usize {
-        self.brokers.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.brokers.is_empty()
-    }
-
     /// Whether the broker reported within `missing_after` seconds of `now`.
     pub fn is_fresh(&self, broker: i32, now: f64, missing_after: f64) -> bool {
         self.brokers
