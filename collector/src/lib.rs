@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod config;
+pub mod demo;
 pub mod ingest;
 pub mod kafka;
 pub mod load_report;

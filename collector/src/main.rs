@@ -27,6 +27,19 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The whole system on this machine: an embedded 4-broker Kafka cluster
+    /// with traffic and consumer groups, the agent, and the collector.
+    Demo {
+        /// Address of the collector's API and /metrics.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9798")]
+        listen: std::net::SocketAddr,
+        /// Address of the embedded agent's /metrics.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9797")]
+        agent_listen: std::net::SocketAddr,
+        /// Send the alerts to this Alertmanager too.
+        #[arg(long, value_name = "URL")]
+        alertmanager: Option<String>,
+    },
     /// The load model on a table of brokers by metrics (CSV or JSON), offline.
     LoadReport {
         /// CSV with a header broker,<metric>,... (optional group column), or a JSON array of objects.
@@ -58,6 +71,15 @@ fn main() -> ExitCode {
             deviation,
             format,
         }) => run_load_report(&input, weights.as_deref(), &deviation, format),
+        Some(Command::Demo {
+            listen,
+            agent_listen,
+            alertmanager,
+        }) => run_demo(brokerwatch_collector::demo::DemoOptions {
+            listen,
+            agent_listen,
+            alertmanager,
+        }),
         None => run_collector(cli.config, cli.listen, cli.check_config),
     };
     match result {
@@ -92,6 +114,25 @@ fn run_load_report(
         Format::Json => println!("{}", load_report::to_json(&groups)),
     }
     Ok(())
+}
+
+fn run_demo(options: brokerwatch_collector::demo::DemoOptions) -> Result<(), String> {
+    runtime()?.block_on(brokerwatch_collector::demo::run(
+        options,
+        brokerwatch_common::daemon::shutdown_signal(),
+    ))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
 fn run_collector(

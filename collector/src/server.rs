@@ -303,14 +303,16 @@ fn poll_kafka_forever(app: &App, settings: &KafkaConfig) {
             let result = kafka.snapshot().map(|mut snapshot| {
                 let topics: Vec<String> = snapshot.topics.iter().map(|t| t.name.clone()).collect();
                 if configs_read_at.is_none_or(|at| at.elapsed() >= settings.topic_config_interval) {
+                    // Asked again after topic_config_interval whether or not it
+                    // answered: a cluster without DescribeConfigs would otherwise
+                    // hold up every metadata refresh for a whole timeout.
+                    configs_read_at = Some(Instant::now());
                     match runtime.block_on(kafka.min_insync_replicas(&topics)) {
-                        Ok(found) => {
-                            min_insync = found;
-                            configs_read_at = Some(Instant::now());
-                        }
-                        Err(e) => {
-                            warn!("{e}; under-min-ISR partitions are not counted until it answers")
-                        }
+                        Ok(found) => min_insync = found,
+                        Err(e) => warn!(
+                            "{e}; under-min-ISR partitions are not counted; asking again in {}",
+                            humantime::format_duration(settings.topic_config_interval)
+                        ),
                     }
                 }
                 for topic in &mut snapshot.topics {
