@@ -24,6 +24,7 @@ struct ClusterGauges {
     partitions: GaugeVec,
     leaders: GaugeVec,
     metadata_age: GaugeVec,
+    in_metadata: GaugeVec,
     lag_messages: GaugeVec,
     lag_seconds: GaugeVec,
     group_status: GaugeVec,
@@ -40,7 +41,8 @@ impl ClusterGauges {
             leader_imbalance: gauge(r, c, "brokerwatch_preferred_leader_imbalance_ratio", "Partitions preferring the broker but led elsewhere, over those preferring it.", &["broker"]),
             partitions: gauge(r, c, "brokerwatch_broker_partitions", "Replicas the broker hosts.", &["broker"]),
             leaders: gauge(r, c, "brokerwatch_broker_leaders", "Partitions the broker leads.", &["broker"]),
-            metadata_age: gauge(r, c, "brokerwatch_kafka_metadata_age_seconds", "Age of the metadata the replication figures come from.", &[]),
+                        metadata_age: gauge(r, c, "brokerwatch_kafka_metadata_age_seconds", "Age of the metadata the replication figures come from.", &[]),
+            in_metadata: gauge(r, c, "brokerwatch_broker_in_metadata", "1 when an expected broker (configured or seen before) is in the cluster's metadata, 0 when it is not.", &["broker"]),
             lag_messages: gauge(r, c, "brokerwatch_consumergroup_lag_messages", "Messages the group is behind, summed over the topic's partitions.", &["consumergroup", "topic"]),
             lag_seconds: gauge(r, c, "brokerwatch_consumergroup_lag_seconds", "How long ago the topic's end offsets were where the group is (the worst partition).", &["consumergroup", "topic"]),
             group_status: gauge(r, c, "brokerwatch_consumergroup_status", "1 for the group's current status (OK, WARN, ERR, STOP, STALL, REWIND), 0 for the others.", &["consumergroup", "status"]),
@@ -320,6 +322,7 @@ impl CollectorMetrics {
             &g.partitions,
             &g.leaders,
             &g.metadata_age,
+            &g.in_metadata,
             &g.lag_messages,
             &g.lag_seconds,
             &g.group_status,
@@ -351,6 +354,12 @@ impl CollectorMetrics {
                     .with_label_values(&broker)
                     .set(b.partitions as f64);
                 g.leaders.with_label_values(&broker).set(b.leaders as f64);
+                g.in_metadata.with_label_values(&broker).set(1.0);
+            }
+            for broker in &facts.brokers_down {
+                g.in_metadata
+                    .with_label_values(&[broker.to_string()])
+                    .set(0.0);
             }
         }
         for group in groups {
