@@ -31,7 +31,15 @@ struct FileConfig {
     #[serde(default)]
     disk: FilterSection,
     #[serde(default)]
-    network: FilterSection,
+    network: NetworkSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkSection {
+    include: Option<String>,
+    exclude: Option<String>,
+    assumed_speed_mbits: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -64,6 +72,8 @@ pub struct Config {
     pub paths: HostPaths,
     pub disk_filter: NameFilter,
     pub network_filter: NameFilter,
+    /// Link speed to assume where the kernel reports none (virtual NICs).
+    pub assumed_link_speed_bytes: Option<f64>,
     pub log_level: tracing::Level,
 }
 
@@ -178,6 +188,16 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
         return Err(fail("report_buffer", "must be 1 or more".into()));
     }
 
+    let assumed_link_speed_bytes = match file.network.assumed_speed_mbits {
+        Some(0) => {
+            return Err(fail(
+                "network.assumed_speed_mbits",
+                "must be more than 0 (megabits per second)".into(),
+            ))
+        }
+        other => other.map(|mbits| mbits as f64 * 1_000_000.0 / 8.0),
+    };
+
     let log_level = match file.log_level.as_deref().unwrap_or("info") {
         level @ ("error" | "warn" | "info" | "debug" | "trace") => {
             level.parse().expect("known level")
@@ -219,6 +239,7 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
         paths,
         disk_filter,
         network_filter,
+        assumed_link_speed_bytes,
         log_level,
     })
 }

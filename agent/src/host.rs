@@ -92,6 +92,7 @@ pub struct HostSources {
     paths: HostPaths,
     disk_filter: NameFilter,
     network_filter: NameFilter,
+    assumed_link_speed: Option<f64>,
     ticks_per_second: u64,
     previous: Option<HostReading>,
     files: Files,
@@ -115,12 +116,21 @@ impl HostSources {
             paths,
             disk_filter,
             network_filter,
+            assumed_link_speed: None,
             ticks_per_second: procfs::ticks_per_second(),
             previous: None,
             files,
             speeds: LinkSpeeds::default(),
             buffer: Vec::new(),
         }
+    }
+
+    /// Sets the link speed (bytes per second) assumed for interfaces whose
+    /// kernel reports none, loopback aside: cloud and virtual NICs have a
+    /// bandwidth cap the kernel does not know.
+    pub fn with_assumed_link_speed(mut self, bytes_per_second: Option<f64>) -> Self {
+        self.assumed_link_speed = bytes_per_second;
+        self
     }
 
     /// Reads every source once and reports the interval since the last call.
@@ -232,7 +242,8 @@ impl HostSources {
                     .bytes_per_second
                     .get(&counters.name)
                     .copied()
-                    .flatten(),
+                    .flatten()
+                    .or(self.assumed_link_speed.filter(|_| counters.name != "lo")),
                 counters,
             })
             .collect())
@@ -327,6 +338,28 @@ mod tests {
         // Unchanged files: nothing moved, so no CPU interval and zero rates.
         assert!(second.report.cpu.is_none());
         assert_eq!(second.report.disks[0].utilization_ratio, 0.0);
+    }
+
+    #[test]
+    fn an_assumed_speed_fills_in_where_the_kernel_reports_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut host = sources(dir.path()).with_assumed_link_speed(Some(1.25e9));
+        let cycle = host.collect();
+        let speed = |name: &str| {
+            cycle
+                .reading
+                .interfaces
+                .iter()
+                .find(|i| i.counters.name == name)
+                .unwrap()
+                .speed_bytes_per_second
+        };
+        assert_eq!(
+            speed("ens1f0"),
+            Some(3_125_000_000.0),
+            "the kernel's own figure wins"
+        );
+        assert_eq!(speed("bond0"), Some(1.25e9));
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! The four brokers share this one host, so brokers 2-4's host reports are
 //! broker 1's real report scaled by their share of the partition leaders (the
 //! traffic each serves): the imbalance the demo shows is the one its own
-//! leadership skew creates.
+//! leadership skew creates. Each simulated host has two data disks sharing its
+//! I/O 70/30, so the disk model inside a broker has something to show.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -186,11 +187,23 @@ async fn simulate_other_hosts(agent: String, collector: String, stop: Arc<Atomic
                 cpu.utilization_ratio *= scale;
                 cpu.iowait_ratio *= scale;
             }
-            for disk in &mut copy.host.disks {
-                disk.read_bytes_per_second *= scale;
-                disk.written_bytes_per_second *= scale;
-                disk.utilization_ratio *= scale;
-            }
+            // Each simulated host has two data disks (JBOD) sharing the I/O 70/30.
+            copy.host.disks = copy
+                .host
+                .disks
+                .first()
+                .into_iter()
+                .flat_map(|disk| {
+                    [("data0", 0.7), ("data1", 0.3)].map(|(device, part)| {
+                        let mut d = disk.clone();
+                        d.device = device.to_owned();
+                        d.read_bytes_per_second *= scale * part * 2.0;
+                        d.written_bytes_per_second *= scale * part * 2.0;
+                        d.utilization_ratio = (d.utilization_ratio * scale * part * 2.0).min(1.0);
+                        d
+                    })
+                })
+                .collect();
             for link in &mut copy.host.interfaces {
                 link.receive_bytes_per_second *= scale;
                 link.transmit_bytes_per_second *= scale;
@@ -366,7 +379,7 @@ pub async fn run(
     let collector_url = format!("http://{}", options.listen);
     let agent_config = brokerwatch_agent::config::from_toml(
         &format!(
-            "broker_id = 1\nlisten = \"{}\"\ninterval = \"5s\"\ncollector = \"{collector_url}\"\n",
+            "broker_id = 1\nlisten = \"{}\"\ninterval = \"5s\"\ncollector = \"{collector_url}\"\n[network]\nassumed_speed_mbits = 10000\n",
             options.agent_listen
         ),
         "demo agent config",
