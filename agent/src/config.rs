@@ -9,6 +9,7 @@ use std::time::Duration;
 use brokerwatch_common::parse_duration;
 use serde::Deserialize;
 
+use crate::sources::logdirs::LogDirSource;
 use crate::sources::{disk, HostPaths, NameFilter};
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9797";
@@ -32,6 +33,16 @@ struct FileConfig {
     disk: FilterSection,
     #[serde(default)]
     network: NetworkSection,
+    #[serde(default)]
+    log_dirs: LogDirsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogDirsSection {
+    server_properties: Option<PathBuf>,
+    #[serde(default)]
+    dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -72,6 +83,8 @@ pub struct Config {
     pub paths: HostPaths,
     pub disk_filter: NameFilter,
     pub network_filter: NameFilter,
+    /// Where the broker's log dirs are listed.
+    pub log_dirs: LogDirSource,
     /// Link speed to assume where the kernel reports none (virtual NICs).
     pub assumed_link_speed_bytes: Option<f64>,
     pub log_level: tracing::Level,
@@ -239,6 +252,10 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
         paths,
         disk_filter,
         network_filter,
+        log_dirs: LogDirSource {
+            server_properties: file.log_dirs.server_properties,
+            log_dirs: file.log_dirs.dirs,
+        },
         assumed_link_speed_bytes,
         log_level,
     })

@@ -5,10 +5,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use brokerwatch_common::{FileDescriptorReport, HostReport, MemoryReport};
+use brokerwatch_common::{FileDescriptorReport, HostReport, LogDirReport, MemoryReport};
 
+use crate::sources::logdirs::LogDirSource;
 use crate::sources::{
-    cpu, disk, filefd, memory, netdev, tcp, HostPaths, KernelFile, NameFilter, SourceError,
+    cpu, disk, filefd, logdirs, memory, netdev, tcp, HostPaths, KernelFile, NameFilter, SourceError,
 };
 
 /// The host sources, as the `source` label of the agent's own metrics names them.
@@ -20,16 +21,18 @@ pub enum Source {
     Tcp,
     Memory,
     FileFd,
+    LogDirs,
 }
 
 impl Source {
-    pub const ALL: [Source; 6] = [
+    pub const ALL: [Source; 7] = [
         Source::Cpu,
         Source::Disk,
         Source::Network,
         Source::Tcp,
         Source::Memory,
         Source::FileFd,
+        Source::LogDirs,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +43,7 @@ impl Source {
             Source::Tcp => "tcp",
             Source::Memory => "memory",
             Source::FileFd => "filefd",
+            Source::LogDirs => "logdirs",
         }
     }
 }
@@ -55,6 +59,8 @@ pub struct HostReading {
     pub tcp: Option<(tcp::SnmpTcp, tcp::Sockstat)>,
     pub memory: Option<MemoryReport>,
     pub file_descriptors: Option<FileDescriptorReport>,
+    /// As of the last refresh (every [`LOG_DIR_REFRESH`]).
+    pub log_dirs: Vec<LogDirReport>,
 }
 
 /// What one cycle produced: the reading, the interval report against the
@@ -77,6 +83,10 @@ struct Files {
     file_nr: KernelFile,
 }
 
+/// Log dirs are walked this often, not every cycle: a broker holds thousands
+/// of partition directories, and their sizes move slowly.
+pub const LOG_DIR_REFRESH: Duration = Duration::from_secs(60);
+
 /// Link speeds change only on renegotiation, and reading one can make the
 /// NIC driver query its firmware, so they are re-read this often (and when
 /// an interface appears), not every cycle.
@@ -97,6 +107,8 @@ pub struct HostSources {
     previous: Option<HostReading>,
     files: Files,
     speeds: LinkSpeeds,
+    log_dir_source: LogDirSource,
+    log_dirs: Option<(Instant, Vec<LogDirReport>)>,
     buffer: Vec<u8>,
 }
 
@@ -121,6 +133,8 @@ impl HostSources {
             previous: None,
             files,
             speeds: LinkSpeeds::default(),
+            log_dir_source: LogDirSource::default(),
+            log_dirs: None,
             buffer: Vec::new(),
         }
     }
@@ -131,6 +145,34 @@ impl HostSources {
     pub fn with_assumed_link_speed(mut self, bytes_per_second: Option<f64>) -> Self {
         self.assumed_link_speed = bytes_per_second;
         self
+    }
+
+    /// Reads the broker's log dirs too (from its server.properties or a list).
+    pub fn with_log_dirs(mut self, source: LogDirSource) -> Self {
+        self.log_dir_source = source;
+        self
+    }
+
+    /// The log dirs, re-read every [`LOG_DIR_REFRESH`]; a failed read keeps
+    /// the last good one (and is counted) rather than reporting nothing.
+    fn read_log_dirs(&mut self, errors: &mut Vec<(Source, SourceError)>) -> Vec<LogDirReport> {
+        if !self.log_dir_source.is_configured() {
+            return Vec::new();
+        }
+        let fresh = self
+            .log_dirs
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < LOG_DIR_REFRESH);
+        if !fresh {
+            match logdirs::read_log_dirs(&self.log_dir_source, &self.paths.proc, &self.paths.sys) {
+                Ok(reports) => self.log_dirs = Some((Instant::now(), reports)),
+                Err(e) => errors.push((Source::LogDirs, e)),
+            }
+        }
+        self.log_dirs
+            .as_ref()
+            .map(|(_, reports)| reports.clone())
+            .unwrap_or_default()
     }
 
     /// Reads every source once and reports the interval since the last call.
@@ -154,6 +196,7 @@ impl HostSources {
                 .map(|text| disk::parse_diskstats(text, &self.disk_filter)),
         );
         let interfaces = keep(&mut errors, Source::Network, self.read_interfaces());
+        let log_dirs = self.read_log_dirs(&mut errors);
         let (files, buffer) = (&mut self.files, &mut self.buffer);
         let tcp = keep(
             &mut errors,
@@ -175,7 +218,6 @@ impl HostSources {
             Source::FileFd,
             read_parsed(&mut files.file_nr, buffer, filefd::parse_file_nr),
         );
-
         let disks = disks.unwrap_or_default();
         if !disks.garbled.is_empty() {
             let reason = format!("skipped {}", disks.garbled.join("; "));
@@ -192,12 +234,14 @@ impl HostSources {
             tcp,
             memory,
             file_descriptors,
+            log_dirs,
         };
         let report = match &self.previous {
             Some(previous) => interval(previous, &reading),
             None => HostReport {
                 memory: reading.memory.clone(),
                 file_descriptors: reading.file_descriptors.clone(),
+                log_dirs: reading.log_dirs.clone(),
                 ..HostReport::default()
             },
         };
@@ -287,6 +331,7 @@ pub fn interval(previous: &HostReading, current: &HostReading) -> HostReport {
             .map(|((before, _), (now, sockets))| tcp::interval(before, now, sockets, elapsed)),
         memory: current.memory.clone(),
         file_descriptors: current.file_descriptors.clone(),
+        log_dirs: current.log_dirs.clone(),
     }
 }
 

@@ -216,7 +216,55 @@ pub fn host_families(
         )
         .value(fd.maximum as f64);
     }
+    log_dir_families(&mut f, &reading.log_dirs);
     f.into_vec()
+}
+
+fn log_dir_families(f: &mut Families, log_dirs: &[brokerwatch_common::LogDirReport]) {
+    type Level = fn(&brokerwatch_common::LogDirReport) -> u64;
+    let levels: [(&str, &str, Level); 4] = [
+        (
+            "brokerwatch_logdir_used_bytes",
+            "Bytes used on the log dir's filesystem.",
+            |d| d.used_bytes,
+        ),
+        (
+            "brokerwatch_logdir_free_bytes",
+            "Bytes free on the log dir's filesystem.",
+            |d| d.free_bytes,
+        ),
+        (
+            "brokerwatch_logdir_partitions",
+            "Partition directories in the log dir.",
+            |d| d.partitions,
+        ),
+        (
+            "brokerwatch_logdir_size_bytes",
+            "Bytes the log dir's partitions hold.",
+            |d| d.size_bytes,
+        ),
+    ];
+    for (name, help, level) in levels {
+        let mut family = f.gauge(name, help);
+        for d in log_dirs {
+            family.add(
+                &[
+                    ("log_dir", &d.log_dir),
+                    ("device", d.device.as_deref().unwrap_or("none")),
+                ],
+                level(d) as f64,
+            );
+        }
+    }
+    let mut disks = f.gauge(
+        "brokerwatch_logdir_disk_info",
+        "1 for each disk under a log dir (partitions, LVM and md resolved).",
+    );
+    for d in log_dirs {
+        for disk in &d.disks {
+            disks.add(&[("log_dir", &d.log_dir), ("disk", disk)], 1.0);
+        }
+    }
 }
 
 fn disk_families(f: &mut Families, reading: &HostReading, report: &HostReport) {

@@ -67,7 +67,8 @@ async fn collect_forever(config: Config, shared: Shared, outbox: Option<Outbox>)
         config.disk_filter.clone(),
         config.network_filter.clone(),
     )
-    .with_assumed_link_speed(config.assumed_link_speed_bytes);
+    .with_assumed_link_speed(config.assumed_link_speed_bytes)
+    .with_log_dirs(config.log_dirs.clone());
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut failing: BTreeMap<Source, String> = BTreeMap::new();

@@ -377,10 +377,24 @@ pub async fn run(
         &Flags::default(),
     )?;
     let collector_url = format!("http://{}", options.listen);
+    // The mock cluster keeps its data in memory; broker 1's agent watches a
+    // stand-in log dir with a directory per partition it leads.
+    let log_dir = state.join("kafka-logs");
+    for (partition, leader) in LEADERS.iter().enumerate() {
+        if *leader == 1 {
+            std::fs::create_dir_all(log_dir.join(format!("{TOPIC}-{partition}"))).map_err(|e| {
+                format!(
+                    "cannot create the demo's log dir {}: {e}",
+                    log_dir.display()
+                )
+            })?;
+        }
+    }
     let agent_config = brokerwatch_agent::config::from_toml(
         &format!(
-            "broker_id = 1\nlisten = \"{}\"\ninterval = \"5s\"\ncollector = \"{collector_url}\"\n[network]\nassumed_speed_mbits = 10000\n",
-            options.agent_listen
+            "broker_id = 1\nlisten = \"{}\"\ninterval = \"5s\"\ncollector = \"{collector_url}\"\n[network]\nassumed_speed_mbits = 10000\n[log_dirs]\ndirs = [{:?}]\n",
+            options.agent_listen,
+            log_dir.display().to_string()
         ),
         "demo agent config",
         &brokerwatch_agent::config::Flags::default(),

@@ -35,6 +35,25 @@ pub struct HostReport {
     pub tcp: Option<TcpReport>,
     pub memory: Option<MemoryReport>,
     pub file_descriptors: Option<FileDescriptorReport>,
+    /// The broker's log dirs and the disks under them (empty when not configured).
+    #[serde(default)]
+    pub log_dirs: Vec<LogDirReport>,
+}
+
+/// One of the broker's log dirs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogDirReport {
+    pub log_dir: String,
+    pub mount_point: String,
+    /// The mounted block device (`dm-0`, `md0`, `sdb1`), if any.
+    pub device: Option<String>,
+    /// The disks that hold its data (partitions, LVM and md resolved).
+    pub disks: Vec<String>,
+    pub used_bytes: u64,
+    pub free_bytes: u64,
+    /// Partition directories in it, and the bytes their files hold.
+    pub partitions: u64,
+    pub size_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

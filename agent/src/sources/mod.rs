@@ -6,6 +6,7 @@
 pub mod cpu;
 pub mod disk;
 pub mod filefd;
+pub mod logdirs;
 pub mod memory;
 pub mod netdev;
 pub mod tcp;
