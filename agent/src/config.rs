@@ -10,6 +10,7 @@ use brokerwatch_common::parse_duration;
 use serde::Deserialize;
 
 use crate::sources::logdirs::LogDirSource;
+use crate::sources::process::BrokerFinder;
 use crate::sources::{disk, HostPaths, NameFilter};
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9797";
@@ -35,6 +36,16 @@ struct FileConfig {
     network: NetworkSection,
     #[serde(default)]
     log_dirs: LogDirsSection,
+    #[serde(default)]
+    broker: BrokerSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BrokerSection {
+    enabled: Option<bool>,
+    pid_file: Option<PathBuf>,
+    command_pattern: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -85,6 +96,8 @@ pub struct Config {
     pub network_filter: NameFilter,
     /// Where the broker's log dirs are listed.
     pub log_dirs: LogDirSource,
+    /// How to find the broker process; `None` when `[broker] enabled = false`.
+    pub broker: Option<BrokerFinder>,
     /// Link speed to assume where the kernel reports none (virtual NICs).
     pub assumed_link_speed_bytes: Option<f64>,
     pub log_level: tracing::Level,
@@ -256,6 +269,11 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
             server_properties: file.log_dirs.server_properties,
             log_dirs: file.log_dirs.dirs,
         },
+        broker: file
+            .broker
+            .enabled
+            .unwrap_or(true)
+            .then(|| BrokerFinder::new(file.broker.pid_file, file.broker.command_pattern)),
         assumed_link_speed_bytes,
         log_level,
     })

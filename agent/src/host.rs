@@ -5,9 +5,12 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use brokerwatch_common::{FileDescriptorReport, HostReport, LogDirReport, MemoryReport};
+use brokerwatch_common::{
+    BrokerProcessReport, FileDescriptorReport, HostReport, LogDirReport, MemoryReport,
+};
 
 use crate::sources::logdirs::LogDirSource;
+use crate::sources::process::{self, BrokerFinder};
 use crate::sources::{
     cpu, disk, filefd, logdirs, memory, netdev, tcp, HostPaths, KernelFile, NameFilter, SourceError,
 };
@@ -22,10 +25,11 @@ pub enum Source {
     Memory,
     FileFd,
     LogDirs,
+    Broker,
 }
 
 impl Source {
-    pub const ALL: [Source; 7] = [
+    pub const ALL: [Source; 8] = [
         Source::Cpu,
         Source::Disk,
         Source::Network,
@@ -33,6 +37,7 @@ impl Source {
         Source::Memory,
         Source::FileFd,
         Source::LogDirs,
+        Source::Broker,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +49,7 @@ impl Source {
             Source::Memory => "memory",
             Source::FileFd => "filefd",
             Source::LogDirs => "logdirs",
+            Source::Broker => "broker",
         }
     }
 }
@@ -61,6 +67,9 @@ pub struct HostReading {
     pub file_descriptors: Option<FileDescriptorReport>,
     /// As of the last refresh (every [`LOG_DIR_REFRESH`]).
     pub log_dirs: Vec<LogDirReport>,
+    /// The broker process, where it runs; `broker_up` says whether it does.
+    pub broker_up: Option<bool>,
+    pub broker_process: Option<BrokerProcessReport>,
 }
 
 /// What one cycle produced: the reading, the interval report against the
@@ -104,11 +113,13 @@ pub struct HostSources {
     network_filter: NameFilter,
     assumed_link_speed: Option<f64>,
     ticks_per_second: u64,
+    page_size: u64,
     previous: Option<HostReading>,
     files: Files,
     speeds: LinkSpeeds,
     log_dir_source: LogDirSource,
     log_dirs: Option<(Instant, Vec<LogDirReport>)>,
+    broker: Option<BrokerFinder>,
     buffer: Vec<u8>,
 }
 
@@ -130,11 +141,13 @@ impl HostSources {
             network_filter,
             assumed_link_speed: None,
             ticks_per_second: procfs::ticks_per_second(),
+            page_size: procfs::page_size(),
             previous: None,
             files,
             speeds: LinkSpeeds::default(),
             log_dir_source: LogDirSource::default(),
             log_dirs: None,
+            broker: None,
             buffer: Vec::new(),
         }
     }
@@ -151,6 +164,31 @@ impl HostSources {
     pub fn with_log_dirs(mut self, source: LogDirSource) -> Self {
         self.log_dir_source = source;
         self
+    }
+
+    /// Looks for the broker process (and reports it down while it is not there).
+    pub fn with_broker(mut self, finder: BrokerFinder) -> Self {
+        self.broker = Some(finder);
+        self
+    }
+
+    fn read_broker(
+        &mut self,
+        errors: &mut Vec<(Source, SourceError)>,
+    ) -> (Option<bool>, Option<BrokerProcessReport>) {
+        let Some(finder) = self.broker.as_mut() else {
+            return (None, None);
+        };
+        let Some(pid) = finder.find(&self.paths.proc) else {
+            return (Some(false), None);
+        };
+        match process::read_process(&self.paths.proc, pid, self.ticks_per_second, self.page_size) {
+            Ok(report) => (Some(true), Some(report)),
+            Err(e) => {
+                errors.push((Source::Broker, e));
+                (Some(true), None)
+            }
+        }
     }
 
     /// The log dirs, re-read every [`LOG_DIR_REFRESH`]; a failed read keeps
@@ -197,6 +235,7 @@ impl HostSources {
         );
         let interfaces = keep(&mut errors, Source::Network, self.read_interfaces());
         let log_dirs = self.read_log_dirs(&mut errors);
+        let (broker_up, broker_process) = self.read_broker(&mut errors);
         let (files, buffer) = (&mut self.files, &mut self.buffer);
         let tcp = keep(
             &mut errors,
@@ -235,6 +274,8 @@ impl HostSources {
             memory,
             file_descriptors,
             log_dirs,
+            broker_up,
+            broker_process,
         };
         let report = match &self.previous {
             Some(previous) => interval(previous, &reading),
@@ -242,6 +283,8 @@ impl HostSources {
                 memory: reading.memory.clone(),
                 file_descriptors: reading.file_descriptors.clone(),
                 log_dirs: reading.log_dirs.clone(),
+                broker_up: reading.broker_up,
+                broker_process: reading.broker_process.clone(),
                 ..HostReport::default()
             },
         };
@@ -332,6 +375,8 @@ pub fn interval(previous: &HostReading, current: &HostReading) -> HostReport {
         memory: current.memory.clone(),
         file_descriptors: current.file_descriptors.clone(),
         log_dirs: current.log_dirs.clone(),
+        broker_up: current.broker_up,
+        broker_process: current.broker_process.clone(),
     }
 }
 

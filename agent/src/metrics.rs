@@ -217,6 +217,53 @@ pub fn host_families(
         .value(fd.maximum as f64);
     }
     log_dir_families(&mut f, &reading.log_dirs);
+    if let Some(up) = reading.broker_up {
+        f.gauge("brokerwatch_broker_up", "1 when the broker process runs on this host, 0 when the host reports but the broker does not run.")
+            .value(f64::from(u8::from(up)));
+    }
+    if let Some(p) = &reading.broker_process {
+        f.counter(
+            "brokerwatch_broker_process_cpu_seconds_total",
+            "User and system CPU time of the broker process.",
+        )
+        .value(p.cpu_seconds);
+        f.gauge(
+            "brokerwatch_broker_process_resident_memory_bytes",
+            "Resident memory of the broker process.",
+        )
+        .value(p.resident_memory_bytes as f64);
+        f.gauge(
+            "brokerwatch_broker_process_threads",
+            "Threads of the broker process.",
+        )
+        .value(p.threads as f64);
+        f.gauge(
+            "brokerwatch_broker_process_open_fds",
+            "File descriptors the broker process holds open.",
+        )
+        .value(p.open_fds as f64);
+        if let Some(max) = p.max_fds {
+            f.gauge(
+                "brokerwatch_broker_process_max_fds",
+                "The broker process's limit on open files.",
+            )
+            .value(max as f64);
+        }
+        if let Some(read) = p.read_bytes {
+            f.counter(
+                "brokerwatch_broker_process_read_bytes_total",
+                "Bytes the broker process read from storage.",
+            )
+            .value(read as f64);
+        }
+        if let Some(written) = p.written_bytes {
+            f.counter(
+                "brokerwatch_broker_process_written_bytes_total",
+                "Bytes the broker process wrote to storage.",
+            )
+            .value(written as f64);
+        }
+    }
     f.into_vec()
 }
 

@@ -69,6 +69,9 @@ async fn collect_forever(config: Config, shared: Shared, outbox: Option<Outbox>)
     )
     .with_assumed_link_speed(config.assumed_link_speed_bytes)
     .with_log_dirs(config.log_dirs.clone());
+    if let Some(finder) = config.broker.clone() {
+        host = host.with_broker(finder);
+    }
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut failing: BTreeMap<Source, String> = BTreeMap::new();

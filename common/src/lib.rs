@@ -38,6 +38,30 @@ pub struct HostReport {
     /// The broker's log dirs and the disks under them (empty when not configured).
     #[serde(default)]
     pub log_dirs: Vec<LogDirReport>,
+    /// Whether the broker process runs on this host (`None`: not looked for).
+    #[serde(default)]
+    pub broker_up: Option<bool>,
+    /// The broker process, while it runs.
+    #[serde(default)]
+    pub broker_process: Option<BrokerProcessReport>,
+}
+
+/// The broker's JVM as /proc sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrokerProcessReport {
+    pub pid: i32,
+    /// User and system CPU seconds since it started.
+    pub cpu_seconds: f64,
+    pub resident_memory_bytes: u64,
+    pub threads: u64,
+    pub open_fds: u64,
+    /// The soft limit on open files (`None`: unlimited).
+    pub max_fds: Option<u64>,
+    /// Bytes it read from and wrote to storage (`None` without the right to read /proc/PID/io).
+    pub read_bytes: Option<u64>,
+    pub written_bytes: Option<u64>,
+    /// When it started, in clock ticks since boot: a change is a restart.
+    pub start_time_ticks: u64,
 }
 
 /// One of the broker's log dirs.

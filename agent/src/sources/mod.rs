@@ -9,6 +9,7 @@ pub mod filefd;
 pub mod logdirs;
 pub mod memory;
 pub mod netdev;
+pub mod process;
 pub mod tcp;
 
 use std::io;
