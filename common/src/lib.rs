@@ -46,6 +46,42 @@ pub struct HostReport {
     pub broker_process: Option<BrokerProcessReport>,
 }
 
+/// The broker's own metrics (from its JMX exporter or Jolokia), mapped onto
+/// one fixed set. `None` where the broker did not report a figure.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BrokerMetricsReport {
+    pub bytes_in_total: Option<f64>,
+    pub bytes_out_total: Option<f64>,
+    pub messages_in_total: Option<f64>,
+    pub replication_bytes_in_total: Option<f64>,
+    pub replication_bytes_out_total: Option<f64>,
+    pub under_replicated_partitions: Option<f64>,
+    pub under_min_isr_partitions: Option<f64>,
+    pub offline_partitions: Option<f64>,
+    pub active_controller: Option<f64>,
+    pub leader_count: Option<f64>,
+    pub partition_count: Option<f64>,
+    pub request_handler_idle_ratio: Option<f64>,
+    pub network_processor_idle_ratio: Option<f64>,
+    pub request_queue_size: Option<f64>,
+    pub produce_total_time_p99_ms: Option<f64>,
+    pub fetch_consumer_total_time_p99_ms: Option<f64>,
+    pub isr_shrinks_total: Option<f64>,
+    pub isr_expands_total: Option<f64>,
+    pub offline_log_dirs: Option<f64>,
+    /// Per client quota user: byte rates and throttle times.
+    pub quotas: Vec<UserQuota>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserQuota {
+    pub user: String,
+    pub produce_bytes_per_second: Option<f64>,
+    pub fetch_bytes_per_second: Option<f64>,
+    pub produce_throttle_ms: Option<f64>,
+    pub fetch_throttle_ms: Option<f64>,
+}
+
 /// The broker's JVM as /proc sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BrokerProcessReport {

@@ -3,6 +3,7 @@
 //! text and returning counters, and an interval function turning two readings
 //! into the report's rates and ratios. File access is only in [`HostPaths`].
 
+pub mod broker_metrics;
 pub mod cpu;
 pub mod disk;
 pub mod filefd;
