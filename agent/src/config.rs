@@ -46,6 +46,8 @@ struct BrokerSection {
     enabled: Option<bool>,
     pid_file: Option<PathBuf>,
     command_pattern: Option<String>,
+    jmx_exporter_url: Option<String>,
+    metrics_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,6 +100,9 @@ pub struct Config {
     pub log_dirs: LogDirSource,
     /// How to find the broker process; `None` when `[broker] enabled = false`.
     pub broker: Option<BrokerFinder>,
+    /// The broker's JMX exporter, and how long a fetch may take.
+    pub jmx_exporter_url: Option<String>,
+    pub broker_metrics_timeout: Duration,
     /// Link speed to assume where the kernel reports none (virtual NICs).
     pub assumed_link_speed_bytes: Option<f64>,
     pub log_level: tracing::Level,
@@ -214,6 +219,33 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
         return Err(fail("report_buffer", "must be 1 or more".into()));
     }
 
+    let jmx_exporter_url = file
+        .broker
+        .jmx_exporter_url
+        .clone()
+        .filter(|u| !u.is_empty());
+    if let Some(url) = &jmx_exporter_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(fail(
+                "broker.jmx_exporter_url",
+                format!("{url:?} is not a URL; write it like http://127.0.0.1:7071/metrics"),
+            ));
+        }
+    }
+    let broker_metrics_timeout = match file.broker.metrics_timeout.clone() {
+        None => (interval / 2).min(Duration::from_secs(5)),
+        Some(text) => parse_duration(&text).map_err(|e| fail("broker.metrics_timeout", e))?,
+    };
+    if broker_metrics_timeout >= interval {
+        return Err(fail(
+            "broker.metrics_timeout",
+            format!(
+                "{} must be shorter than the interval",
+                humantime::format_duration(broker_metrics_timeout)
+            ),
+        ));
+    }
+
     let assumed_link_speed_bytes = match file.network.assumed_speed_mbits {
         Some(0) => {
             return Err(fail(
@@ -274,6 +306,8 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
             .enabled
             .unwrap_or(true)
             .then(|| BrokerFinder::new(file.broker.pid_file, file.broker.command_pattern)),
+        jmx_exporter_url,
+        broker_metrics_timeout,
         assumed_link_speed_bytes,
         log_level,
     })

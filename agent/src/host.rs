@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use brokerwatch_common::{
-    BrokerProcessReport, FileDescriptorReport, HostReport, LogDirReport, MemoryReport,
+    BrokerMetricsReport, BrokerProcessReport, FileDescriptorReport, HostReport, LogDirReport,
+    MemoryReport,
 };
 
 use crate::sources::logdirs::LogDirSource;
@@ -26,10 +27,11 @@ pub enum Source {
     FileFd,
     LogDirs,
     Broker,
+    BrokerMetrics,
 }
 
 impl Source {
-    pub const ALL: [Source; 8] = [
+    pub const ALL: [Source; 9] = [
         Source::Cpu,
         Source::Disk,
         Source::Network,
@@ -38,6 +40,7 @@ impl Source {
         Source::FileFd,
         Source::LogDirs,
         Source::Broker,
+        Source::BrokerMetrics,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +53,7 @@ impl Source {
             Source::FileFd => "filefd",
             Source::LogDirs => "logdirs",
             Source::Broker => "broker",
+            Source::BrokerMetrics => "broker_metrics",
         }
     }
 }
@@ -70,6 +74,8 @@ pub struct HostReading {
     /// The broker process, where it runs; `broker_up` says whether it does.
     pub broker_up: Option<bool>,
     pub broker_process: Option<BrokerProcessReport>,
+    /// The broker's own metrics, fetched by the daemon for this cycle.
+    pub broker_metrics: Option<BrokerMetricsReport>,
 }
 
 /// What one cycle produced: the reading, the interval report against the
@@ -120,6 +126,8 @@ pub struct HostSources {
     log_dir_source: LogDirSource,
     log_dirs: Option<(Instant, Vec<LogDirReport>)>,
     broker: Option<BrokerFinder>,
+    /// What the daemon fetched from the broker's metrics endpoint for the next cycle.
+    broker_metrics: Option<Result<BrokerMetricsReport, SourceError>>,
     buffer: Vec<u8>,
 }
 
@@ -148,6 +156,7 @@ impl HostSources {
             log_dir_source: LogDirSource::default(),
             log_dirs: None,
             broker: None,
+            broker_metrics: None,
             buffer: Vec::new(),
         }
     }
@@ -164,6 +173,12 @@ impl HostSources {
     pub fn with_log_dirs(mut self, source: LogDirSource) -> Self {
         self.log_dir_source = source;
         self
+    }
+
+    /// Hands in the broker's metrics (or why they could not be had) for the
+    /// next cycle: the daemon fetches them over HTTP, with a timeout.
+    pub fn set_broker_metrics(&mut self, fetched: Result<BrokerMetricsReport, SourceError>) {
+        self.broker_metrics = Some(fetched);
     }
 
     /// Looks for the broker process (and reports it down while it is not there).
@@ -236,6 +251,10 @@ impl HostSources {
         let interfaces = keep(&mut errors, Source::Network, self.read_interfaces());
         let log_dirs = self.read_log_dirs(&mut errors);
         let (broker_up, broker_process) = self.read_broker(&mut errors);
+        let broker_metrics = self
+            .broker_metrics
+            .take()
+            .and_then(|fetched| keep(&mut errors, Source::BrokerMetrics, fetched));
         let (files, buffer) = (&mut self.files, &mut self.buffer);
         let tcp = keep(
             &mut errors,
@@ -276,6 +295,7 @@ impl HostSources {
             log_dirs,
             broker_up,
             broker_process,
+            broker_metrics,
         };
         let report = match &self.previous {
             Some(previous) => interval(previous, &reading),
@@ -285,6 +305,7 @@ impl HostSources {
                 log_dirs: reading.log_dirs.clone(),
                 broker_up: reading.broker_up,
                 broker_process: reading.broker_process.clone(),
+                broker_metrics: reading.broker_metrics.clone(),
                 ..HostReport::default()
             },
         };
@@ -377,6 +398,7 @@ pub fn interval(previous: &HostReading, current: &HostReading) -> HostReport {
         log_dirs: current.log_dirs.clone(),
         broker_up: current.broker_up,
         broker_process: current.broker_process.clone(),
+        broker_metrics: current.broker_metrics.clone(),
     }
 }
 

@@ -217,6 +217,9 @@ pub fn host_families(
         .value(fd.maximum as f64);
     }
     log_dir_families(&mut f, &reading.log_dirs);
+    if let Some(m) = &reading.broker_metrics {
+        broker_metric_families(&mut f, m);
+    }
     if let Some(up) = reading.broker_up {
         f.gauge("brokerwatch_broker_up", "1 when the broker process runs on this host, 0 when the host reports but the broker does not run.")
             .value(f64::from(u8::from(up)));
@@ -265,6 +268,150 @@ pub fn host_families(
         }
     }
     f.into_vec()
+}
+
+fn broker_metric_families(f: &mut Families, m: &brokerwatch_common::BrokerMetricsReport) {
+    let ms = |v: Option<f64>| v.map(|ms| ms / 1000.0);
+    let counters = [
+        (
+            "brokerwatch_kafka_bytes_in_total",
+            "Bytes clients produced to the broker (BytesInPerSec count).",
+            m.bytes_in_total,
+        ),
+        (
+            "brokerwatch_kafka_bytes_out_total",
+            "Bytes the broker served to consumers (BytesOutPerSec count).",
+            m.bytes_out_total,
+        ),
+        (
+            "brokerwatch_kafka_messages_in_total",
+            "Messages produced to the broker.",
+            m.messages_in_total,
+        ),
+        (
+            "brokerwatch_kafka_replication_bytes_in_total",
+            "Bytes fetched from leaders as a follower.",
+            m.replication_bytes_in_total,
+        ),
+        (
+            "brokerwatch_kafka_replication_bytes_out_total",
+            "Bytes followers fetched from this broker.",
+            m.replication_bytes_out_total,
+        ),
+        (
+            "brokerwatch_kafka_isr_shrinks_total",
+            "ISR shrinks on partitions this broker leads.",
+            m.isr_shrinks_total,
+        ),
+        (
+            "brokerwatch_kafka_isr_expands_total",
+            "ISR expands on partitions this broker leads.",
+            m.isr_expands_total,
+        ),
+    ];
+    for (name, help, value) in counters {
+        if let Some(value) = value {
+            f.counter(name, help).value(value);
+        }
+    }
+    let gauges = [
+        (
+            "brokerwatch_kafka_under_replicated_partitions",
+            "Under-replicated partitions this broker leads, as the broker counts them.",
+            m.under_replicated_partitions,
+        ),
+        (
+            "brokerwatch_kafka_under_min_isr_partitions",
+            "Partitions this broker leads with fewer in-sync replicas than min.insync.replicas.",
+            m.under_min_isr_partitions,
+        ),
+        (
+            "brokerwatch_kafka_offline_partitions",
+            "Offline partitions (reported by the active controller).",
+            m.offline_partitions,
+        ),
+        (
+            "brokerwatch_kafka_active_controller",
+            "1 on the active controller.",
+            m.active_controller,
+        ),
+        (
+            "brokerwatch_kafka_leader_count",
+            "Partitions this broker leads.",
+            m.leader_count,
+        ),
+        (
+            "brokerwatch_kafka_partition_count",
+            "Replicas this broker hosts.",
+            m.partition_count,
+        ),
+        (
+            "brokerwatch_kafka_request_handler_idle_ratio",
+            "Share of time the request handler threads are idle.",
+            m.request_handler_idle_ratio,
+        ),
+        (
+            "brokerwatch_kafka_network_processor_idle_ratio",
+            "Share of time the network processor threads are idle.",
+            m.network_processor_idle_ratio,
+        ),
+        (
+            "brokerwatch_kafka_request_queue_size",
+            "Requests waiting in the request queue.",
+            m.request_queue_size,
+        ),
+        (
+            "brokerwatch_kafka_produce_total_time_p99_seconds",
+            "99th percentile of a produce request's total time.",
+            ms(m.produce_total_time_p99_ms),
+        ),
+        (
+            "brokerwatch_kafka_fetch_consumer_total_time_p99_seconds",
+            "99th percentile of a consumer fetch's total time.",
+            ms(m.fetch_consumer_total_time_p99_ms),
+        ),
+        (
+            "brokerwatch_kafka_offline_log_dirs",
+            "Log dirs the broker has taken offline.",
+            m.offline_log_dirs,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        if let Some(value) = value {
+            f.gauge(name, help).value(value);
+        }
+    }
+    type Quota = fn(&brokerwatch_common::UserQuota) -> Option<f64>;
+    let quotas: [(&str, &str, Quota); 4] = [
+        (
+            "brokerwatch_kafka_user_produce_bytes_per_second",
+            "Produce byte rate of a quota user.",
+            |q| q.produce_bytes_per_second,
+        ),
+        (
+            "brokerwatch_kafka_user_fetch_bytes_per_second",
+            "Fetch byte rate of a quota user.",
+            |q| q.fetch_bytes_per_second,
+        ),
+        (
+            "brokerwatch_kafka_user_produce_throttle_seconds",
+            "Produce throttle time of a quota user.",
+            |q| q.produce_throttle_ms.map(|ms| ms / 1000.0),
+        ),
+        (
+            "brokerwatch_kafka_user_fetch_throttle_seconds",
+            "Fetch throttle time of a quota user.",
+            |q| q.fetch_throttle_ms.map(|ms| ms / 1000.0),
+        ),
+    ];
+    for (name, help, field) in quotas {
+        let mut family = f.gauge(name, help);
+        for quota in &m.quotas {
+            if let Some(value) = field(quota) {
+                family.add(&[("user", &quota.user)], value);
+            }
+        }
+    }
 }
 
 fn log_dir_families(f: &mut Families, log_dirs: &[brokerwatch_common::LogDirReport]) {

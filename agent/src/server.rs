@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::host::{HostSources, Source};
 use crate::metrics::AgentMetrics;
 use crate::push::{push_forever, Destination, Outbox};
+use crate::sources::{broker_metrics, SourceError};
 
 #[derive(Clone)]
 struct Shared {
@@ -72,6 +73,9 @@ async fn collect_forever(config: Config, shared: Shared, outbox: Option<Outbox>)
     if let Some(finder) = config.broker.clone() {
         host = host.with_broker(finder);
     }
+    // Building a client cannot fail without TLS backends to load; if it ever
+    // does, the broker's metrics are reported as failing each cycle.
+    let client = reqwest::Client::builder().build().unwrap_or_default();
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut failing: BTreeMap<Source, String> = BTreeMap::new();
@@ -79,6 +83,11 @@ async fn collect_forever(config: Config, shared: Shared, outbox: Option<Outbox>)
     loop {
         ticker.tick().await;
         let started = Instant::now();
+        if let Some(url) = &config.jmx_exporter_url {
+            host.set_broker_metrics(
+                fetch_broker_metrics(&client, url, config.broker_metrics_timeout).await,
+            );
+        }
         let cycle = host.collect();
 
         // Log once per state change, not once per cycle: a missing file
@@ -129,6 +138,39 @@ async fn collect_forever(config: Config, shared: Shared, outbox: Option<Outbox>)
         }
         previous_start = Some(started);
     }
+}
+
+/// The broker's JMX exporter, within `timeout`: a hung or missing endpoint
+/// costs at most that, and is one counted error.
+async fn fetch_broker_metrics(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<brokerwatch_common::BrokerMetricsReport, SourceError> {
+    let failed = |reason: String| SourceError::Read {
+        path: url.into(),
+        reason,
+    };
+    let fetch = async {
+        client
+            .get(url)
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await
+    };
+    let text = tokio::time::timeout(timeout, fetch)
+        .await
+        .map_err(|_| {
+            failed(format!(
+                "no answer within {}; is the JMX exporter up?",
+                humantime::format_duration(timeout)
+            ))
+        })?
+        .map_err(|e| failed(e.to_string()))?;
+    broker_metrics::parse_jmx_exporter(&text)
+        .map_err(|e| SourceError::parse(std::path::Path::new(url), e))
 }
 
 async fn metrics(State(shared): State<Shared>) -> impl IntoResponse {

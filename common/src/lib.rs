@@ -44,6 +44,9 @@ pub struct HostReport {
     /// The broker process, while it runs.
     #[serde(default)]
     pub broker_process: Option<BrokerProcessReport>,
+    /// The broker's own metrics, when its JMX exporter answered this cycle.
+    #[serde(default)]
+    pub broker_metrics: Option<BrokerMetricsReport>,
 }
 
 /// The broker's own metrics (from its JMX exporter or Jolokia), mapped onto
