@@ -13,7 +13,8 @@ use brokerwatch_common::{
 use crate::sources::logdirs::LogDirSource;
 use crate::sources::process::{self, BrokerFinder};
 use crate::sources::{
-    cpu, disk, filefd, logdirs, memory, netdev, tcp, HostPaths, KernelFile, NameFilter, SourceError,
+    cpu, disk, filefd, logdirs, memory, netdev, pagecache, tcp, HostPaths, KernelFile, NameFilter,
+    SourceError,
 };
 
 /// The host sources, as the `source` label of the agent's own metrics names them.
@@ -380,13 +381,21 @@ fn keep<T>(
 /// The interval report between two readings: rates need both, levels only the latest.
 pub fn interval(previous: &HostReading, current: &HostReading) -> HostReport {
     let elapsed = current.at.duration_since(previous.at).as_secs_f64();
+    let disks = disk::interval(&previous.disks, &current.disks, elapsed);
     HostReport {
         cpu: previous
             .cpu
             .as_ref()
             .zip(current.cpu.as_ref())
             .and_then(|(before, now)| cpu::interval(before, now)),
-        disks: disk::interval(&previous.disks, &current.disks, elapsed),
+        page_cache_hit_ratio_estimate: pagecache::estimate_hit_ratio(
+            previous.broker_metrics.as_ref(),
+            current.broker_metrics.as_ref(),
+            &current.log_dirs,
+            &disks,
+            elapsed,
+        ),
+        disks,
         interfaces: netdev::interval(&previous.interfaces, &current.interfaces, elapsed),
         tcp: previous
             .tcp

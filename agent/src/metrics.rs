@@ -220,6 +220,10 @@ pub fn host_families(
     if let Some(m) = &reading.broker_metrics {
         broker_metric_families(&mut f, m);
     }
+    if let Some(ratio) = report.page_cache_hit_ratio_estimate {
+        f.gauge("brokerwatch_page_cache_hit_ratio", "Share of what the broker served that did not come from its log disks, over the last interval.")
+            .add(&[("method", "estimate")], ratio);
+    }
     if let Some(up) = reading.broker_up {
         f.gauge("brokerwatch_broker_up", "1 when the broker process runs on this host, 0 when the host reports but the broker does not run.")
             .value(f64::from(u8::from(up)));

@@ -47,6 +47,10 @@ pub struct HostReport {
     /// The broker's own metrics, when its JMX exporter answered this cycle.
     #[serde(default)]
     pub broker_metrics: Option<BrokerMetricsReport>,
+    /// Page-cache hit ratio over the interval, estimated as 1 - (bytes read
+    /// from the log-dir disks) / (bytes the broker served), 0..1.
+    #[serde(default)]
+    pub page_cache_hit_ratio_estimate: Option<f64>,
 }
 
 /// The broker's own metrics (from its JMX exporter or Jolokia), mapped onto

@@ -10,6 +10,7 @@ pub mod filefd;
 pub mod logdirs;
 pub mod memory;
 pub mod netdev;
+pub mod pagecache;
 pub mod process;
 pub mod tcp;
 

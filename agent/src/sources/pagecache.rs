@@ -1,0 +1,152 @@
+//! The page-cache hit rate, `estimate` method: 1 - (bytes read from the
+//! log-dir disks) / (bytes the broker served to consumers and followers) over
+//! the interval. It needs nothing but diskstats and the broker's bytes-out
+//! metrics, and it misleads when something else reads those disks (a
+//! backup, a log shipper, the OS), when the broker reads for itself (log
+//! compaction, segment recovery, tiered storage uploads), or when reads
+//! come from readahead of earlier intervals.
+
+use brokerwatch_common::{BrokerMetricsReport, DiskReport, LogDirReport};
+
+use super::clamp_ratio;
+
+/// Bytes the broker served (to consumers and followers), from its counters.
+fn served(metrics: &BrokerMetricsReport) -> Option<f64> {
+    Some(metrics.bytes_out_total? + metrics.replication_bytes_out_total.unwrap_or(0.0))
+}
+
+/// The estimate over an interval of `elapsed_seconds`; `None` when it cannot
+/// be told: no broker metrics, no log dirs mapped to disks, or nothing served.
+pub fn estimate_hit_ratio(
+    previous: Option<&BrokerMetricsReport>,
+    current: Option<&BrokerMetricsReport>,
+    log_dirs: &[LogDirReport],
+    disks: &[DiskReport],
+    elapsed_seconds: f64,
+) -> Option<f64> {
+    let served = served(current?)? - served(previous?)?;
+    if served <= 0.0 {
+        return None; // nothing served, or a restart reset the counters
+    }
+    let log_disks: Vec<&str> = log_dirs
+        .iter()
+        .flat_map(|d| d.disks.iter().map(String::as_str))
+        .collect();
+    if log_disks.is_empty() {
+        return None;
+    }
+    let read: f64 = disks
+        .iter()
+        .filter(|d| log_disks.contains(&d.device.as_str()))
+        .map(|d| d.read_bytes_per_second * elapsed_seconds)
+        .sum();
+    Some(clamp_ratio(1.0 - read / served))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics(bytes_out: f64, replication_out: f64) -> BrokerMetricsReport {
+        BrokerMetricsReport {
+            bytes_out_total: Some(bytes_out),
+            replication_bytes_out_total: Some(replication_out),
+            ..BrokerMetricsReport::default()
+        }
+    }
+
+    fn disk(device: &str, read_bytes_per_second: f64) -> DiskReport {
+        DiskReport {
+            device: device.into(),
+            utilization_ratio: 0.0,
+            reads_per_second: 0.0,
+            writes_per_second: 0.0,
+            read_bytes_per_second,
+            written_bytes_per_second: 0.0,
+            read_await_seconds: 0.0,
+            write_await_seconds: 0.0,
+            queue_length: 0.0,
+        }
+    }
+
+    fn log_dir(disks: &[&str]) -> LogDirReport {
+        LogDirReport {
+            log_dir: "/data/kafka".into(),
+            mount_point: "/data".into(),
+            device: Some("dm-0".into()),
+            disks: disks.iter().map(|d| (*d).to_owned()).collect(),
+            used_bytes: 0,
+            free_bytes: 0,
+            partitions: 0,
+            size_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn the_share_of_served_bytes_not_read_from_the_log_disks() {
+        // 1 GB served to consumers and 0.5 GB to followers over 10 s;
+        // 15 MB/s read from the log disks (sdb, sdc), 100 MB/s from the OS disk.
+        let ratio = estimate_hit_ratio(
+            Some(&metrics(1e9, 1e9)),
+            Some(&metrics(2e9, 1.5e9)),
+            &[log_dir(&["sdb", "sdc"])],
+            &[disk("sdb", 10e6), disk("sdc", 5e6), disk("sda", 100e6)],
+            10.0,
+        );
+        assert!((ratio.unwrap() - 0.9).abs() < 1e-12, "{ratio:?}");
+    }
+
+    #[test]
+    fn unknowable_cases_are_none_and_the_ratio_stays_in_range() {
+        let dirs = [log_dir(&["sdb"])];
+        let disks = [disk("sdb", 1e9)];
+        assert_eq!(
+            estimate_hit_ratio(None, Some(&metrics(2e9, 0.0)), &dirs, &disks, 10.0),
+            None
+        );
+        assert_eq!(
+            estimate_hit_ratio(
+                Some(&metrics(2e9, 0.0)),
+                Some(&metrics(2e9, 0.0)),
+                &dirs,
+                &disks,
+                10.0
+            ),
+            None,
+            "nothing served"
+        );
+        assert_eq!(
+            estimate_hit_ratio(
+                Some(&metrics(2e9, 0.0)),
+                Some(&metrics(1e3, 0.0)),
+                &dirs,
+                &disks,
+                10.0
+            ),
+            None,
+            "a restart"
+        );
+        assert_eq!(
+            estimate_hit_ratio(
+                Some(&metrics(0.0, 0.0)),
+                Some(&metrics(1e9, 0.0)),
+                &[],
+                &disks,
+                10.0
+            ),
+            None,
+            "no log dirs mapped"
+        );
+        // Reading more than it served (compaction, another reader): 0, not negative.
+        assert_eq!(
+            estimate_hit_ratio(
+                Some(&metrics(0.0, 0.0)),
+                Some(&metrics(1e9, 0.0)),
+                &dirs,
+                &disks,
+                10.0
+            ),
+            Some(0.0)
+        );
+    }
+}
