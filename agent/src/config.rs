@@ -9,6 +9,7 @@ use std::time::Duration;
 use brokerwatch_common::parse_duration;
 use serde::Deserialize;
 
+use crate::sources::broker_metrics::Endpoint;
 use crate::sources::logdirs::LogDirSource;
 use crate::sources::process::BrokerFinder;
 use crate::sources::{disk, HostPaths, NameFilter};
@@ -47,6 +48,7 @@ struct BrokerSection {
     pid_file: Option<PathBuf>,
     command_pattern: Option<String>,
     jmx_exporter_url: Option<String>,
+    jolokia_url: Option<String>,
     metrics_timeout: Option<String>,
 }
 
@@ -100,8 +102,8 @@ pub struct Config {
     pub log_dirs: LogDirSource,
     /// How to find the broker process; `None` when `[broker] enabled = false`.
     pub broker: Option<BrokerFinder>,
-    /// The broker's JMX exporter, and how long a fetch may take.
-    pub jmx_exporter_url: Option<String>,
+    /// The broker's JMX exporter or Jolokia agent, and how long a fetch may take.
+    pub broker_metrics: Option<Endpoint>,
     pub broker_metrics_timeout: Duration,
     /// Link speed to assume where the kernel reports none (virtual NICs).
     pub assumed_link_speed_bytes: Option<f64>,
@@ -219,19 +221,32 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
         return Err(fail("report_buffer", "must be 1 or more".into()));
     }
 
-    let jmx_exporter_url = file
-        .broker
-        .jmx_exporter_url
-        .clone()
-        .filter(|u| !u.is_empty());
-    if let Some(url) = &jmx_exporter_url {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(fail(
-                "broker.jmx_exporter_url",
+    let endpoint_url = |key: &str, url: Option<String>| -> Result<Option<String>, String> {
+        match url.filter(|u| !u.is_empty()) {
+            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => Err(fail(
+                key,
                 format!("{url:?} is not a URL; write it like http://127.0.0.1:7071/metrics"),
-            ));
+            )),
+            other => Ok(other),
         }
-    }
+    };
+    let broker_metrics = match (
+        endpoint_url(
+            "broker.jmx_exporter_url",
+            file.broker.jmx_exporter_url.clone(),
+        )?,
+        endpoint_url("broker.jolokia_url", file.broker.jolokia_url.clone())?,
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(fail(
+                "broker",
+                "set jmx_exporter_url or jolokia_url, not both".into(),
+            ))
+        }
+        (Some(url), None) => Some(Endpoint::JmxExporter(url)),
+        (None, Some(url)) => Some(Endpoint::Jolokia(url)),
+        (None, None) => None,
+    };
     let broker_metrics_timeout = match file.broker.metrics_timeout.clone() {
         None => (interval / 2).min(Duration::from_secs(5)),
         Some(text) => parse_duration(&text).map_err(|e| fail("broker.metrics_timeout", e))?,
@@ -306,7 +321,7 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
             .enabled
             .unwrap_or(true)
             .then(|| BrokerFinder::new(file.broker.pid_file, file.broker.command_pattern)),
-        jmx_exporter_url,
+        broker_metrics,
         broker_metrics_timeout,
         assumed_link_speed_bytes,
         log_level,

@@ -83,9 +83,9 @@ async fn collect_forever(config: Config, shared: Shared, outbox: Option<Outbox>)
     loop {
         ticker.tick().await;
         let started = Instant::now();
-        if let Some(url) = &config.jmx_exporter_url {
+        if let Some(endpoint) = &config.broker_metrics {
             host.set_broker_metrics(
-                fetch_broker_metrics(&client, url, config.broker_metrics_timeout).await,
+                fetch_broker_metrics(&client, endpoint, config.broker_metrics_timeout).await,
             );
         }
         let cycle = host.collect();
@@ -144,22 +144,22 @@ async fn collect_forever(config: Config, shared: Shared, outbox: Option<Outbox>)
 /// costs at most that, and is one counted error.
 async fn fetch_broker_metrics(
     client: &reqwest::Client,
-    url: &str,
+    endpoint: &broker_metrics::Endpoint,
     timeout: Duration,
 ) -> Result<brokerwatch_common::BrokerMetricsReport, SourceError> {
+    let url = endpoint.url();
     let failed = |reason: String| SourceError::Read {
         path: url.into(),
         reason,
     };
-    let fetch = async {
-        client
-            .get(url)
-            .send()
-            .await?
-            .error_for_status()?
-            .text()
-            .await
+    let request = match endpoint {
+        broker_metrics::Endpoint::JmxExporter(_) => client.get(url),
+        broker_metrics::Endpoint::Jolokia(_) => client
+            .post(url)
+            .header("Content-Type", "application/json")
+            .body(broker_metrics::jolokia_request()),
     };
+    let fetch = async { request.send().await?.error_for_status()?.text().await };
     let text = tokio::time::timeout(timeout, fetch)
         .await
         .map_err(|_| {
@@ -169,7 +169,8 @@ async fn fetch_broker_metrics(
             ))
         })?
         .map_err(|e| failed(e.to_string()))?;
-    broker_metrics::parse_jmx_exporter(&text)
+    endpoint
+        .parse(&text)
         .map_err(|e| SourceError::parse(std::path::Path::new(url), e))
 }
 

@@ -10,19 +10,17 @@ use std::time::Duration;
 
 use brokerwatch_tests::{eventually, start_agent, workspace_binary, Daemon, Scrape};
 
-/// Serves /good (a Kafka 2.x scrape), /garbage (an HTML page) and /hang
-/// (reads the request, never answers).
+/// Serves /good (a Kafka 2.x scrape), POST /jolokia (a Kafka 3.x bulk
+/// read), /garbage (an HTML page) and /hang (reads the request, never answers).
 fn stand_in_exporter() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("address"));
-    let good = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../agent/tests/fixtures/jmx_exporter_kafka2.txt"),
-    )
-    .expect("fixture");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../agent/tests/fixtures");
+    let good = std::fs::read_to_string(fixtures.join("jmx_exporter_kafka2.txt")).expect("fixture");
+    let jolokia = std::fs::read_to_string(fixtures.join("jolokia_kafka3.json")).expect("fixture");
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let good = good.clone();
+            let (good, jolokia) = (good.clone(), jolokia.clone());
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream);
                 let mut request = String::new();
@@ -33,6 +31,8 @@ fn stand_in_exporter() -> String {
                 }
                 let body = if request.starts_with("GET /good") {
                     good
+                } else if request.starts_with("POST /jolokia") {
+                    jolokia
                 } else if request.starts_with("GET /garbage") {
                     "<html><body>Whitelabel Error Page</body></html>".to_owned()
                 } else {
@@ -52,12 +52,12 @@ fn stand_in_exporter() -> String {
     url
 }
 
-fn agent(exporter: &str) -> (Daemon, String) {
+fn agent(key: &str, exporter: &str) -> (Daemon, String) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("agent.toml");
     std::fs::write(
         &config,
-        format!("broker_id = 5\ninterval = \"500ms\"\n[broker]\njmx_exporter_url = \"{exporter}\"\nmetrics_timeout = \"200ms\"\n"),
+        format!("broker_id = 5\ninterval = \"500ms\"\n[broker]\n{key} = \"{exporter}\"\nmetrics_timeout = \"200ms\"\n"),
     )
     .unwrap();
     let (mut daemon, url) = start_agent(
@@ -80,9 +80,10 @@ fn errors(scrape: &Scrape) -> f64 {
 #[test]
 fn a_broker_exporter_that_answers_hangs_or_talks_garbage() {
     let exporter = stand_in_exporter();
-    let (_good, good_url) = agent(&format!("{exporter}/good"));
-    let (_hung, hung_url) = agent(&format!("{exporter}/hang"));
-    let (_garbage, garbage_url) = agent(&format!("{exporter}/garbage"));
+    let (_good, good_url) = agent("jmx_exporter_url", &format!("{exporter}/good"));
+    let (_jolokia, jolokia_url) = agent("jolokia_url", &format!("{exporter}/jolokia"));
+    let (_hung, hung_url) = agent("jmx_exporter_url", &format!("{exporter}/hang"));
+    let (_garbage, garbage_url) = agent("jmx_exporter_url", &format!("{exporter}/garbage"));
 
     let good = eventually(
         "the broker's metrics on the agent",
@@ -115,6 +116,33 @@ fn a_broker_exporter_that_answers_hangs_or_talks_garbage() {
         Some(0.12)
     );
     assert_eq!(errors(&good), 0.0);
+
+    // The same broker through Jolokia: the same figures.
+    let jolokia = eventually(
+        "the broker's metrics through Jolokia",
+        Duration::from_secs(20),
+        || {
+            let scrape = Scrape::fetch(&jolokia_url);
+            scrape
+                .sum("brokerwatch_kafka_bytes_in_total", &[])
+                .is_some()
+                .then_some(scrape)
+        },
+    );
+    for metric in [
+        "brokerwatch_kafka_bytes_in_total",
+        "brokerwatch_kafka_leader_count",
+        "brokerwatch_kafka_produce_total_time_p99_seconds",
+    ] {
+        assert_eq!(jolokia.sum(metric, &[]), good.sum(metric, &[]), "{metric}");
+    }
+    assert_eq!(
+        jolokia.sum(
+            "brokerwatch_kafka_user_fetch_bytes_per_second",
+            &[("user", "analytics")]
+        ),
+        Some(10_485_760.0)
+    );
 
     // Hung: every cycle gives up after 200 ms, counts it, and reads the host anyway.
     let first = eventually(
