@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::Duration;
 
-use brokerwatch_tests::{eventually, start_agent, workspace_binary, Daemon, Scrape};
+use brokerwatch_tests::{eventually, start_agent_with_config, Daemon, Scrape};
 
 /// Serves /good (a Kafka 2.x scrape), POST /jolokia (a Kafka 3.x bulk
 /// read), /garbage (an HTML page) and /hang (reads the request, never answers).
@@ -53,19 +53,8 @@ fn stand_in_exporter() -> String {
 }
 
 fn agent(key: &str, exporter: &str) -> (Daemon, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("agent.toml");
-    std::fs::write(
-        &config,
-        format!("broker_id = 5\ninterval = \"500ms\"\n[broker]\n{key} = \"{exporter}\"\nmetrics_timeout = \"200ms\"\n"),
-    )
-    .unwrap();
-    let (mut daemon, url) = start_agent(
-        &workspace_binary("brokerwatch-agent"),
-        &["--config", config.to_str().unwrap()],
-    );
-    daemon.keep(dir);
-    (daemon, url)
+    let config = format!("broker_id = 5\ninterval = \"500ms\"\n[broker]\n{key} = \"{exporter}\"\nmetrics_timeout = \"200ms\"\n");
+    start_agent_with_config(&config, tempfile::tempdir().unwrap())
 }
 
 fn errors(scrape: &Scrape) -> f64 {

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use brokerwatch_tests::{
-    eventually, free_port, start_agent, start_collector, workspace_binary, Daemon, Scrape,
+    eventually, free_port, start_agent_with_config, start_collector, Daemon, Scrape,
 };
 use serde_json::Value;
 
@@ -15,21 +15,11 @@ fn agent(broker: i32, collector: &str, token: &str, buffer: usize) -> (Daemon, S
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
-    let config = dir.path().join("agent.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "broker_id = {broker}\ninterval = \"200ms\"\ncollector = \"{collector}\"\ncollector_token_file = {:?}\nreport_buffer = {buffer}\n",
-            token_file.to_str().unwrap()
-        ),
-    )
-    .unwrap();
-    let (mut daemon, url) = start_agent(
-        &workspace_binary("brokerwatch-agent"),
-        &["--config", config.to_str().unwrap()],
+    let config = format!(
+        "broker_id = {broker}\ninterval = \"200ms\"\ncollector = \"{collector}\"\ncollector_token_file = {:?}\nreport_buffer = {buffer}\n",
+        token_file.to_str().unwrap()
     );
-    daemon.keep(dir);
-    (daemon, url)
+    start_agent_with_config(&config, dir)
 }
 
 fn agent_counter(url: &str, name: &str) -> f64 {

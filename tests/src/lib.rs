@@ -163,6 +163,20 @@ pub fn start_agent(program: &Path, args: &[&str]) -> (Daemon, String) {
     start_serving(program, &all)
 }
 
+/// Starts the workspace's agent with this config text, written into `dir`
+/// as agent.toml; `dir` (with anything else the config names in it) lives as
+/// long as the agent.
+pub fn start_agent_with_config(config: &str, dir: tempfile::TempDir) -> (Daemon, String) {
+    let path = dir.path().join("agent.toml");
+    std::fs::write(&path, config).expect("write the agent's config");
+    let (mut daemon, url) = start_agent(
+        &workspace_binary("brokerwatch-agent"),
+        &["--config", path.to_str().expect("UTF-8 path")],
+    );
+    daemon.keep(dir);
+    (daemon, url)
+}
+
 /// Starts `brokerwatch-collector` with this config text (written to a file
 /// that lives as long as the daemon) and returns it with its base URL.
 pub fn start_collector(config: &str) -> (Daemon, String) {
