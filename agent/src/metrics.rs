@@ -704,16 +704,16 @@ impl Collector for LatestHost {
 
 /// Everything `/metrics` serves, with `broker_id` on every series. All of
 /// it changes once per cycle, so it is rendered once per cycle and each
-/// scrape gets the rendered text.
+/// scrape gets the rendered text (shared, not copied).
 #[derive(Clone)]
 pub struct AgentMetrics {
     broker_id: String,
-    rendered: Arc<Mutex<String>>,
+    rendered: Arc<Mutex<axum::body::Bytes>>,
     registry: Registry,
     host: LatestHost,
     collect_duration: Gauge,
-    source_errors: IntCounterVec,
-    source_up: IntGaugeVec,
+    /// Each source's error counter and up gauge.
+    per_source: Vec<(Source, IntCounter, IntGauge)>,
     push: PushCounters,
     report_backlog: IntGauge,
 }
@@ -778,18 +778,24 @@ impl AgentMetrics {
                 .register(collector)
                 .expect("metric names are unique");
         }
-        for source in Source::ALL {
-            // Present from the start, so that a first failure is a rate, not a new series.
-            source_errors.with_label_values(&[source.as_str()]);
-        }
+        // Resolved once (present from the start, so that a first failure is a
+        // rate, not a new series), not looked up by label every cycle.
+        let per_source = Source::ALL
+            .map(|source| {
+                (
+                    source,
+                    source_errors.with_label_values(&[source.as_str()]),
+                    source_up.with_label_values(&[source.as_str()]),
+                )
+            })
+            .to_vec();
         let metrics = AgentMetrics {
             broker_id,
             rendered: Arc::default(),
             registry,
             host,
             collect_duration,
-            source_errors,
-            source_up,
+            per_source,
             push,
             report_backlog,
         };
@@ -818,22 +824,18 @@ impl AgentMetrics {
         let host = host_families(reading, report, &[("broker_id", &self.broker_id)]);
         *self.host.0.lock().unwrap_or_else(PoisonError::into_inner) = host;
         self.collect_duration.set(duration_seconds);
-        for source in Source::ALL {
-            let ok = !failed.contains(&source);
-            self.source_up
-                .with_label_values(&[source.as_str()])
-                .set(ok as i64);
+        for (source, errors, up) in &self.per_source {
+            let ok = !failed.contains(source);
+            up.set(i64::from(ok));
             if !ok {
-                self.source_errors
-                    .with_label_values(&[source.as_str()])
-                    .inc();
+                errors.inc();
             }
         }
         self.render();
     }
 
     /// The Prometheus text exposition as of the last cycle.
-    pub fn exposition(&self) -> String {
+    pub fn exposition(&self) -> axum::body::Bytes {
         self.rendered
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -846,7 +848,7 @@ impl AgentMetrics {
         TextEncoder::new()
             .encode_utf8(&self.registry.gather(), &mut text)
             .expect("text encoding into memory");
-        *self.rendered.lock().unwrap_or_else(PoisonError::into_inner) = text;
+        *self.rendered.lock().unwrap_or_else(PoisonError::into_inner) = text.into();
     }
 }
 
@@ -876,7 +878,7 @@ mod tests {
         let (reading, report) = fixture_reading();
         let metrics = AgentMetrics::new(7);
         metrics.record_cycle(&reading, &report, 0.0042, &[Source::Tcp]);
-        let text = metrics.exposition();
+        let text = String::from_utf8(metrics.exposition().to_vec()).unwrap();
         for line in [
             "# TYPE brokerwatch_cpu_seconds_total counter",
             "brokerwatch_cpu_seconds_total{mode=\"iowait\",broker_id=\"7\"} 98311.45",
@@ -914,7 +916,12 @@ mod tests {
         let (mut reading, report) = fixture_reading();
         let metrics = AgentMetrics::new(1);
         metrics.record_cycle(&reading, &report, 0.001, &[]);
-        assert!(metrics.exposition().contains("device=\"sdc\""));
+        let has_sdc = |m: &AgentMetrics| {
+            String::from_utf8(m.exposition().to_vec())
+                .unwrap()
+                .contains("device=\"sdc\"")
+        };
+        assert!(has_sdc(&metrics));
         reading.disks.retain(|d| d.name != "sdc");
         let report = HostReport {
             disks: report
@@ -925,6 +932,6 @@ mod tests {
             ..report
         };
         metrics.record_cycle(&reading, &report, 0.001, &[]);
-        assert!(!metrics.exposition().contains("device=\"sdc\""));
+        assert!(!has_sdc(&metrics));
     }
 }
