@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use brokerwatch_common::HostReport;
-use prometheus::core::Collector;
+use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, MetricFamily, MetricType};
 use prometheus::{
     Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -19,22 +19,15 @@ use crate::push::PushCounters;
 use crate::sources::disk::SECTOR_BYTES;
 
 /// Builds metric families for one exposition, with `common` labels (the
-/// agent's `broker_id`) on every series. Given the previous cycle's families,
-/// it updates them in place while the same families and series come in the
-/// same order (devices and interfaces rarely change), and builds afresh from
-/// where they stop matching: a cycle then allocates next to nothing.
+/// agent's `broker_id`) on every series.
 pub struct Families {
     families: Vec<MetricFamily>,
     common: Vec<proto::LabelPair>,
-    /// How many families of this cycle are in place so far.
-    done: usize,
 }
 
 pub struct Family<'a> {
     family: &'a mut MetricFamily,
     common: &'a [proto::LabelPair],
-    /// How many series of this cycle are in place so far.
-    done: usize,
 }
 
 fn label_pair(name: &str, value: &str) -> proto::LabelPair {
@@ -46,18 +39,12 @@ fn label_pair(name: &str, value: &str) -> proto::LabelPair {
 
 impl Families {
     pub fn new(common: &[(&str, &str)]) -> Self {
-        Families::reusing(Vec::with_capacity(64), common)
-    }
-
-    /// Starts a cycle over the previous cycle's families.
-    pub fn reusing(previous: Vec<MetricFamily>, common: &[(&str, &str)]) -> Self {
         Families {
-            families: previous,
+            families: Vec::with_capacity(64),
             common: common
                 .iter()
                 .map(|(name, value)| label_pair(name, value))
                 .collect(),
-            done: 0,
         }
     }
 
@@ -70,83 +57,39 @@ impl Families {
     }
 
     fn family(&mut self, name: &str, help: &str, kind: MetricType) -> Family<'_> {
-        let fits = self
-            .families
-            .get(self.done)
-            .is_some_and(|f| f.name() == name && f.get_field_type() == kind);
-        if !fits {
-            self.families.truncate(self.done);
-            let mut family = MetricFamily::default();
-            family.set_name(name.to_owned());
-            family.set_help(help.to_owned());
-            family.set_field_type(kind);
-            self.families.push(family);
-        }
-        self.done += 1;
+        let mut family = MetricFamily::default();
+        family.set_name(name.to_owned());
+        family.set_help(help.to_owned());
+        family.set_field_type(kind);
+        self.families.push(family);
         Family {
-            family: &mut self.families[self.done - 1],
+            family: self.families.last_mut().expect("just pushed"),
             common: &self.common,
-            done: 0,
         }
     }
 
-    pub fn into_vec(mut self) -> Vec<MetricFamily> {
-        self.families.truncate(self.done);
+    pub fn into_vec(self) -> Vec<MetricFamily> {
         self.families
     }
 }
 
-impl Drop for Family<'_> {
-    /// Series the previous cycle had past this cycle's are gone (a device removed).
-    fn drop(&mut self) {
-        self.family.mut_metric().truncate(self.done);
-    }
-}
-
-fn same_labels(
-    metric: &proto::Metric,
-    labels: &[(&str, &str)],
-    common: &[proto::LabelPair],
-) -> bool {
-    let have = metric.get_label();
-    have.len() == labels.len() + common.len()
-        && labels
-            .iter()
-            .zip(have)
-            .all(|((name, value), pair)| pair.name() == *name && pair.value() == *value)
-        && common
-            .iter()
-            .zip(&have[labels.len()..])
-            .all(|(a, b)| a == b)
-}
-
 impl Family<'_> {
     pub fn add(&mut self, labels: &[(&str, &str)], value: f64) -> &mut Self {
-        let counter = self.family.get_field_type() == MetricType::COUNTER;
-        let metrics = self.family.mut_metric();
-        if !metrics
-            .get(self.done)
-            .is_some_and(|m| same_labels(m, labels, self.common))
-        {
-            metrics.truncate(self.done);
-            let mut metric = proto::Metric::default();
-            let mut pairs = Vec::with_capacity(labels.len() + self.common.len());
-            pairs.extend(labels.iter().map(|(name, value)| label_pair(name, value)));
-            pairs.extend_from_slice(self.common);
-            metric.set_label(pairs);
-            metrics.push(metric);
-        }
-        let metric = &mut metrics[self.done];
-        if counter {
-            let mut c = proto::Counter::default();
-            c.set_value(value);
-            metric.set_counter(c);
+        let mut metric = proto::Metric::default();
+        let mut pairs = Vec::with_capacity(labels.len() + self.common.len());
+        pairs.extend(labels.iter().map(|(name, value)| label_pair(name, value)));
+        pairs.extend_from_slice(self.common);
+        metric.set_label(pairs);
+        if self.family.get_field_type() == MetricType::COUNTER {
+            let mut counter = proto::Counter::default();
+            counter.set_value(value);
+            metric.set_counter(counter);
         } else {
-            let mut g = proto::Gauge::default();
-            g.set_value(value);
-            metric.set_gauge(g);
+            let mut gauge = proto::Gauge::default();
+            gauge.set_value(value);
+            metric.set_gauge(gauge);
         }
-        self.done += 1;
+        self.family.mut_metric().push(metric);
         self
     }
 
@@ -160,8 +103,9 @@ impl Family<'_> {
 pub fn host_families(
     reading: &HostReading,
     report: &HostReport,
-    mut f: Families,
+    common: &[(&str, &str)],
 ) -> Vec<MetricFamily> {
+    let mut f = Families::new(common);
     if let Some(cpu) = &reading.cpu {
         let mut seconds = f.counter(
             "brokerwatch_cpu_seconds_total",
@@ -170,7 +114,6 @@ pub fn host_families(
         for (mode, value) in cpu.by_mode() {
             seconds.add(&[("mode", mode)], value);
         }
-        drop(seconds);
         f.gauge("brokerwatch_cpu_count", "Number of CPUs in /proc/stat.")
             .value(cpu.cpus as f64);
     }
@@ -617,7 +560,6 @@ fn disk_families(f: &mut Families, reading: &HostReading, report: &HostReport) {
     for d in disks {
         in_flight.add(&[("device", &d.name)], d.in_progress as f64);
     }
-    drop(in_flight);
     type Figure = fn(&brokerwatch_common::DiskReport) -> f64;
     let gauges: [(&str, &str, Figure); 4] = [
         (
@@ -711,7 +653,6 @@ fn network_families(f: &mut Families, reading: &HostReading, report: &HostReport
             speed.add(&[("interface", &i.counters.name)], bytes_per_second);
         }
     }
-    drop(speed);
     type Share = fn(&brokerwatch_common::InterfaceReport) -> Option<f64>;
     let shares: [(&str, &str, Share); 2] = [
         (
@@ -743,6 +684,24 @@ fn bytes(sectors: u64) -> f64 {
     (sectors * SECTOR_BYTES) as f64
 }
 
+/// Hands the latest cycle's host families to the registry on each scrape.
+#[derive(Clone, Default)]
+struct LatestHost(Arc<Mutex<Vec<MetricFamily>>>);
+
+impl Collector for LatestHost {
+    fn desc(&self) -> Vec<&Desc> {
+        // The host series vary with the devices present, so they are not
+        // declared up front (as with node_exporter's unchecked collectors).
+        Vec::new()
+    }
+
+    /// Hands over the families rather than copying them: the registry is
+    /// private to [`AgentMetrics`] and gathered once per cycle, by `render`.
+    fn collect(&self) -> Vec<MetricFamily> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
 /// Everything `/metrics` serves, with `broker_id` on every series. All of
 /// it changes once per cycle, so it is rendered once per cycle and each
 /// scrape gets the rendered text (shared, not copied).
@@ -751,10 +710,7 @@ pub struct AgentMetrics {
     broker_id: String,
     rendered: Arc<Mutex<axum::body::Bytes>>,
     registry: Registry,
-    /// The host series of the last cycle, updated in place the next; they
-    /// vary with the devices present, so they are encoded directly rather
-    /// than declared to the registry (as node_exporter's unchecked collectors).
-    host: Arc<Mutex<Vec<MetricFamily>>>,
+    host: LatestHost,
     collect_duration: Gauge,
     /// Each source's error counter and up gauge.
     per_source: Vec<(Source, IntCounter, IntGauge)>,
@@ -806,9 +762,10 @@ impl AgentMetrics {
             "Reports buffered, not yet accepted by the collector.",
         ))
         .expect("static metric options are valid");
-        let host = Arc::default();
+        let host = LatestHost::default();
         for collector in [
-            Box::new(collect_duration.clone()) as Box<dyn Collector>,
+            Box::new(host.clone()) as Box<dyn Collector>,
+            Box::new(collect_duration.clone()),
             Box::new(source_errors.clone()),
             Box::new(source_up.clone()),
             Box::new(push.sent.clone()),
@@ -864,15 +821,8 @@ impl AgentMetrics {
         duration_seconds: f64,
         failed: &[Source],
     ) {
-        {
-            let mut host = self.host.lock().unwrap_or_else(PoisonError::into_inner);
-            let previous = std::mem::take(&mut *host);
-            *host = host_families(
-                reading,
-                report,
-                Families::reusing(previous, &[("broker_id", &self.broker_id)]),
-            );
-        }
+        let host = host_families(reading, report, &[("broker_id", &self.broker_id)]);
+        *self.host.0.lock().unwrap_or_else(PoisonError::into_inner) = host;
         self.collect_duration.set(duration_seconds);
         for (source, errors, up) in &self.per_source {
             let ok = !failed.contains(source);
@@ -894,18 +844,8 @@ impl AgentMetrics {
 
     fn render(&self) {
         let mut text = String::with_capacity(16 * 1024);
-        let encoder = TextEncoder::new();
-        // Encoding families into a String cannot fail.
-        // Families with no series this cycle stay in the cache (keeping its
-        // order for the next cycle's reuse) but are not encoded.
-        let host = self.host.lock().unwrap_or_else(PoisonError::into_inner);
-        for family in host.iter().filter(|f| !f.get_metric().is_empty()) {
-            encoder
-                .encode_utf8(std::slice::from_ref(family), &mut text)
-                .expect("text encoding into memory");
-        }
-        drop(host);
-        encoder
+        // Encoding gathered families into a String cannot fail.
+        TextEncoder::new()
             .encode_utf8(&self.registry.gather(), &mut text)
             .expect("text encoding into memory");
         *self.rendered.lock().unwrap_or_else(PoisonError::into_inner) = text.into();
@@ -993,45 +933,5 @@ mod tests {
         };
         metrics.record_cycle(&reading, &report, 0.001, &[]);
         assert!(!has_sdc(&metrics));
-    }
-
-    #[test]
-    fn series_are_updated_in_place_and_rebuilt_where_devices_change() {
-        let (mut reading, report) = fixture_reading();
-        let metrics = AgentMetrics::new(1);
-        let text = |m: &AgentMetrics| String::from_utf8(m.exposition().to_vec()).unwrap();
-        metrics.record_cycle(&reading, &report, 0.001, &[]);
-        let first = text(&metrics);
-        // Same devices, new values: updated in place.
-        reading.disks[1].reads += 1000;
-        metrics.record_cycle(&reading, &report, 0.001, &[]);
-        let second = text(&metrics);
-        assert!(
-            second.contains(
-                "brokerwatch_disk_reads_completed_total{device=\"sdb\",broker_id=\"1\"} 48191123"
-            ),
-            "{second}"
-        );
-        assert_eq!(first.lines().count(), second.lines().count());
-        // A device appears between two others: its series are built, the rest kept.
-        let mut extra = reading.disks[1].clone();
-        extra.name = "sdbb".into();
-        reading.disks.insert(2, extra);
-        metrics.record_cycle(&reading, &report, 0.001, &[]);
-        let third = text(&metrics);
-        for device in ["sda", "sdb", "sdbb", "sdc", "md0"] {
-            assert!(
-                third.contains(&format!(
-                    "brokerwatch_disk_read_bytes_total{{device=\"{device}\",broker_id=\"1\"}}"
-                )),
-                "{device} in\n{third}"
-            );
-        }
-        // Every family is still one block: one TYPE line per name.
-        let types = third
-            .lines()
-            .filter(|l| l.starts_with("# TYPE brokerwatch_disk_read_bytes_total "))
-            .count();
-        assert_eq!(types, 1);
     }
 }
