@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the end-to-end tests run (see ../shared/DESIGN.md section 4),
 # and what the bundled librdkafka builds with.
-packages=(prometheus prometheus-node-exporter prometheus-alertmanager libssl-dev pkg-config zlib1g-dev make g++)
+packages=(prometheus prometheus-node-exporter prometheus-alertmanager systemd libssl-dev pkg-config zlib1g-dev make g++)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
