@@ -26,7 +26,7 @@ use crate::ingest::{self, Limits};
 use crate::kafka::Kafka;
 use crate::metrics::CollectorMetrics;
 use crate::model::cluster::{cluster_load, ClusterLoad};
-use crate::model::lag::{aggregate, GroupLag, LagRules, PartitionHistory, PartitionLag, Sample};
+use crate::model::lag::{evaluate_groups, GroupLag, Histories, Sample};
 use crate::model::replication::{analyze, ReplicationFacts};
 use crate::model::LoadView;
 use crate::persist::{self, Persisted};
@@ -45,7 +45,7 @@ struct Inner {
     /// The latest replication analysis and when its metadata was taken.
     replication: Option<(f64, ReplicationFacts)>,
     /// The lag window of every watched (group, topic, partition).
-    lag: BTreeMap<(String, String, i32), PartitionHistory>,
+    lag: Histories,
     /// The groups' verdicts as of the last evaluation.
     groups: Vec<GroupLag>,
     /// Why the last request to the cluster failed, while it does.
@@ -228,29 +228,6 @@ fn evaluate(app: &App, now: f64) {
         .set(started.elapsed().as_secs_f64());
     app.notifier.publish(&inner.state.alerts);
     inner.load = Some(load);
-}
-
-/// Each group's verdict from its partitions' windows (kept in group order).
-fn evaluate_groups(
-    lag: &BTreeMap<(String, String, i32), PartitionHistory>,
-    rules: &LagRules,
-) -> Vec<GroupLag> {
-    let verdicts: Vec<(&str, &str, PartitionLag)> = lag
-        .iter()
-        .filter_map(|((group, topic, _), history)| {
-            Some((group.as_str(), topic.as_str(), history.evaluate(rules)?))
-        })
-        .collect();
-    verdicts
-        .chunk_by(|a, b| a.0 == b.0)
-        .map(|chunk| {
-            let partitions: Vec<(&str, PartitionLag)> = chunk
-                .iter()
-                .map(|(_, topic, verdict)| (*topic, *verdict))
-                .collect();
-            aggregate(chunk[0].0, &partitions)
-        })
-        .collect()
 }
 
 /// Reads the cluster on a thread of its own (librdkafka calls block): the

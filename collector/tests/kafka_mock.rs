@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use brokerwatch_collector::kafka::Kafka;
-use brokerwatch_collector::model::lag::{aggregate, LagRules, PartitionHistory, Sample, Status};
+use brokerwatch_collector::model::lag::{
+    evaluate_groups, GroupLag, Histories, LagRules, Sample, Status,
+};
 use brokerwatch_collector::model::replication::{analyze, Snapshot};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -131,18 +133,24 @@ fn lag_of_a_group_that_keeps_up_one_that_falls_behind_and_one_that_stops() {
         commit_intervals_to_stop: 3.0,
         err_lag_seconds: 120.0,
     };
-    let mut histories: BTreeMap<(String, String, i32), PartitionHistory> = BTreeMap::new();
+    let mut histories = Histories::new();
     let mut behind = 0i64;
 
     // Each round is 10 s of the cluster's life: 100 messages per partition,
     // then each group commits, then the collector samples.
-    let evaluate = |histories: &BTreeMap<(String, String, i32), PartitionHistory>, group: &str| {
-        let partitions: Vec<(&str, _)> = histories
+    // The daemon's own grouping, in the order of `groups`.
+    let evaluate = |histories: &Histories| -> Vec<GroupLag> {
+        let evaluated = evaluate_groups(histories, &rules);
+        groups
             .iter()
-            .filter(|((g, _, _), _)| g == group)
-            .map(|((_, t, _), h)| (t.as_str(), h.evaluate(&rules).expect("samples")))
-            .collect();
-        aggregate(group, &partitions)
+            .map(|g| {
+                evaluated
+                    .iter()
+                    .find(|v| v.group == *g)
+                    .cloned()
+                    .expect("every group evaluated")
+            })
+            .collect()
     };
     let mut verdicts_at_40 = Vec::new();
     for round in 1..=70i64 {
@@ -195,7 +203,7 @@ fn lag_of_a_group_that_keeps_up_one_that_falls_behind_and_one_that_stops() {
             }
         }
         if round == 40 {
-            verdicts_at_40 = groups.iter().map(|g| evaluate(&histories, g)).collect();
+            verdicts_at_40 = evaluate(&histories);
         }
     }
     let (ok, warn, stop) = (&verdicts_at_40[0], &verdicts_at_40[1], &verdicts_at_40[2]);
@@ -213,7 +221,7 @@ fn lag_of_a_group_that_keeps_up_one_that_falls_behind_and_one_that_stops() {
     assert!((stop.lag_seconds.unwrap() - 300.0).abs() < 1e-9);
 
     // Thirty rounds on, the one falling behind is 140 s behind: ERR.
-    let late: Vec<_> = groups.iter().map(|g| evaluate(&histories, g)).collect();
+    let late = evaluate(&histories);
     assert_eq!(late[0].status, Status::Ok);
     assert_eq!(late[1].status, Status::Err);
     assert!((late[1].lag_seconds.unwrap() - 140.0).abs() < 1e-9);

@@ -101,7 +101,7 @@ pub struct PartitionLag {
 /// The window of one partition of one group.
 #[derive(Debug, Clone, Default)]
 pub struct PartitionHistory {
-    samples: VecDeque<Sample>,
+    samples: Vec<Sample>,
     /// When the committed offset last changed, and the gaps between such changes.
     last_commit_change: Option<f64>,
     commit_intervals: VecDeque<f64>,
@@ -113,7 +113,7 @@ const TREND_POINTS: usize = 3;
 
 impl PartitionHistory {
     pub fn record(&mut self, sample: Sample, rules: &LagRules) {
-        if let Some(previous) = self.samples.back() {
+        if let Some(previous) = self.samples.last() {
             if sample.at <= previous.at {
                 return; // a clock step backwards: keep the history consistent
             }
@@ -129,16 +129,21 @@ impl PartitionHistory {
         } else {
             self.last_commit_change = None;
         }
-        self.samples.push_back(sample);
+        self.samples.push(sample);
         // Keep one sample older than the window: the interpolation and the
-        // "frozen since" reach back to it.
-        while self.samples.len() > 2 && self.samples[1].at < sample.at - rules.window_seconds {
-            self.samples.pop_front();
-        }
+        // "frozen since" reach back to it. A Vec rather than a ring: records
+        // come once per fetch, evaluations far more often, and they read slices.
+        let old = self
+            .samples
+            .partition_point(|s| s.at < sample.at - rules.window_seconds);
+        let drop = old
+            .saturating_sub(1)
+            .min(self.samples.len().saturating_sub(2));
+        self.samples.drain(..drop);
     }
 
     pub fn latest(&self) -> Option<&Sample> {
-        self.samples.back()
+        self.samples.last()
     }
 
     /// The consumer's usual time between commits (the median of the last
@@ -158,13 +163,13 @@ impl PartitionHistory {
 
     /// How long ago the end offset was at `committed`.
     fn lag_seconds(&self, committed: i64) -> Option<f64> {
-        let latest = self.samples.back()?;
+        let latest = self.samples.last()?;
         if committed >= latest.end {
             return Some(0.0);
         }
-        let first = self.samples.front()?;
-        for i in (1..self.samples.len()).rev() {
-            let (a, b) = (&self.samples[i - 1], &self.samples[i]);
+        let first = self.samples.first()?;
+        for pair in self.samples.windows(2).rev() {
+            let (a, b) = (&pair[0], &pair[1]);
             if a.end <= committed && committed < b.end {
                 let at = a.at + (committed - a.end) as f64 / (b.end - a.end) as f64 * (b.at - a.at);
                 return Some(latest.at - at);
@@ -181,7 +186,7 @@ impl PartitionHistory {
     }
 
     pub fn evaluate(&self, rules: &LagRules) -> Option<PartitionLag> {
-        let latest = *self.samples.back()?;
+        let latest = *self.samples.last()?;
         let lag_messages = (latest.end - latest.committed).max(0);
         let lag_seconds = self.lag_seconds(latest.committed);
         let verdict = |status| {
@@ -194,17 +199,17 @@ impl PartitionHistory {
         let start = self
             .samples
             .partition_point(|s| s.at < latest.at - rules.window_seconds);
-        let in_window = || self.samples.range(start..);
-        if in_window()
-            .zip(in_window().skip(1))
-            .any(|(a, b)| b.committed < a.committed)
+        let in_window = &self.samples[start..];
+        if in_window
+            .windows(2)
+            .any(|w| w[1].committed < w[0].committed)
         {
             return verdict(Status::Rewind);
         }
         if lag_messages == 0 {
             return verdict(Status::Ok);
         }
-        let first = self.samples.front().expect("not empty");
+        let first = self.samples.first().expect("not empty");
         let frozen_since = self.last_commit_change.unwrap_or(first.at);
         let frozen_for = latest.at - frozen_since;
         let needed = self
@@ -229,11 +234,11 @@ impl PartitionHistory {
         // The trend, on the lag at the start of the window and at the
         // moments the consumer committed.
         let lag_at = |s: &Sample| (s.at, (s.end - s.committed) as f64);
-        let commits = in_window()
-            .zip(in_window().skip(1))
-            .filter(|(a, b)| b.committed != a.committed)
-            .map(|(_, b)| lag_at(b));
-        if growing(in_window().next().map(lag_at).into_iter().chain(commits)) {
+        let commits = in_window
+            .windows(2)
+            .filter(|w| w[1].committed != w[0].committed)
+            .map(|w| lag_at(&w[1]));
+        if growing(in_window.first().map(lag_at).into_iter().chain(commits)) {
             let old = lag_seconds.is_some_and(|s| s > rules.err_lag_seconds);
             return verdict(if old { Status::Err } else { Status::Warn });
         }
@@ -284,6 +289,30 @@ pub struct GroupLag {
     pub lag_messages: i64,
     pub lag_seconds: Option<f64>,
     pub topics: Vec<TopicLag>,
+}
+
+/// The lag windows of every watched partition, keyed (group, topic, partition):
+/// in group order, as the daemon keeps them.
+pub type Histories = std::collections::BTreeMap<(String, String, i32), PartitionHistory>;
+
+/// Every group's verdict from its partitions' windows, in group order.
+pub fn evaluate_groups(histories: &Histories, rules: &LagRules) -> Vec<GroupLag> {
+    let verdicts: Vec<(&str, &str, PartitionLag)> = histories
+        .iter()
+        .filter_map(|((group, topic, _), history)| {
+            Some((group.as_str(), topic.as_str(), history.evaluate(rules)?))
+        })
+        .collect();
+    verdicts
+        .chunk_by(|a, b| a.0 == b.0)
+        .map(|chunk| {
+            let partitions: Vec<(&str, PartitionLag)> = chunk
+                .iter()
+                .map(|(_, topic, verdict)| (*topic, *verdict))
+                .collect();
+            aggregate(chunk[0].0, &partitions)
+        })
+        .collect()
 }
 
 /// Aggregates partition verdicts (`(topic, verdict)`, any order) into a
@@ -446,7 +475,7 @@ mod tests {
         // Burrow: any zero-lag sample in the window means OK. Here the lag
         // was 0 at the start of the window and has grown at every commit since.
         let h = history(200.0, 10.0, |t| (100.0 * t) as i64, |t| (90.0 * t) as i64);
-        assert_eq!(h.samples.front().map(|s| s.end - s.committed), Some(0));
+        assert_eq!(h.samples.first().map(|s| s.end - s.committed), Some(0));
         assert_eq!(status(&h), Status::Warn);
     }
 
