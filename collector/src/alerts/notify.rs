@@ -104,12 +104,6 @@ impl Notifier {
     }
 }
 
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 async fn deliver_forever(
     url: String,
     mut current: watch::Receiver<Arc<Vec<Alert>>>,
@@ -124,7 +118,7 @@ async fn deliver_forever(
         let alerts = current.borrow_and_update().clone();
         let body = postable(
             &alerts,
-            unix_now(),
+            crate::server::unix_now(),
             delivery.resend.as_secs_f64(),
             &delivery.generator_url,
         );

@@ -117,7 +117,7 @@ pub fn verdicts(
             j.judge(
                 "KafkaBrokerLoadDeviation",
                 &[("group", group.group.clone()), ("broker", m.member.to_string())],
-                alerting && m.deviation.abs() > r,
+                                group.deviates(m, r),
                 format!(
                     "Broker {} carries {} of group {}'s load, {} against the mean share of {}",
                     m.member,

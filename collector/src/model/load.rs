@@ -76,12 +76,16 @@ impl<K> GroupLoad<K> {
         self.members.len() >= 2 && !self.metrics.is_empty()
     }
 
+    /// Whether a member's |r_n| exceeds `deviation_limit` in a group that can alert.
+    pub fn deviates(&self, member: &MemberLoad<K>, deviation_limit: f64) -> bool {
+        self.can_alert() && member.deviation.abs() > deviation_limit
+    }
+
     /// Members whose |r_n| exceeds `deviation_limit`.
     pub fn deviating(&self, deviation_limit: f64) -> impl Iterator<Item = &MemberLoad<K>> {
-        let alerting = self.can_alert();
         self.members
             .iter()
-            .filter(move |m| alerting && m.deviation.abs() > deviation_limit)
+            .filter(move |m| self.deviates(m, deviation_limit))
     }
 }
 
