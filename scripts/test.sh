@@ -4,18 +4,20 @@
 # and lints, builds the binaries the end-to-end tests run, and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+sudo=""
+[ "$(id -u)" = 0 ] || sudo=sudo
 
 # Debian packages the end-to-end tests run (see ../shared/DESIGN.md section 4),
-# and what the bundled librdkafka builds with.
-packages=(prometheus prometheus-node-exporter prometheus-alertmanager systemd libssl-dev pkg-config zlib1g-dev make g++)
+# what the bundled librdkafka builds with, clang for the agent's eBPF
+# page-cache program, and setpriv (util-linux) to run the agent with fewer
+# capabilities.
+packages=(prometheus prometheus-node-exporter prometheus-alertmanager systemd libssl-dev pkg-config zlib1g-dev make g++ clang util-linux)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 if ((${#missing[@]})); then
   echo "installing ${missing[*]}"
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
@@ -24,6 +26,12 @@ fi
 if command -v rustup >/dev/null; then
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+fi
+
+# The eBPF page-cache tests attach to tracepoints, which are found through
+# tracefs; systemd mounts it on a normal host, a bare container may not.
+if ! [ -e /sys/kernel/tracing/events ]; then
+  $sudo mount -t tracefs nodev /sys/kernel/tracing
 fi
 
 cargo fmt --all -- --check

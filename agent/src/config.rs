@@ -39,6 +39,24 @@ struct FileConfig {
     log_dirs: LogDirsSection,
     #[serde(default)]
     broker: BrokerSection,
+    #[serde(default)]
+    page_cache: PageCacheSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageCacheSection {
+    ebpf: Option<bool>,
+    count: Option<String>,
+}
+
+/// Whose reads the `ebpf` page-cache method counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageCacheScope {
+    /// The broker process only (nothing while it is not found).
+    Broker,
+    /// Every process on the host.
+    Host,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -107,6 +125,8 @@ pub struct Config {
     pub broker_metrics_timeout: Duration,
     /// Link speed to assume where the kernel reports none (virtual NICs).
     pub assumed_link_speed_bytes: Option<f64>,
+    /// Whose reads the `ebpf` page-cache method counts; `None` when it is off.
+    pub page_cache_ebpf: Option<PageCacheScope>,
     pub log_level: tracing::Level,
 }
 
@@ -302,6 +322,36 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
     )
     .map_err(|e| format!("{origin}: {e}"))?;
 
+    let page_cache_scope = match file.page_cache.count.as_deref() {
+        None | Some("broker") => PageCacheScope::Broker,
+        Some("host") => PageCacheScope::Host,
+        Some(other) => {
+            return Err(fail(
+                "page_cache.count",
+                format!("{other:?} is neither \"broker\" nor \"host\""),
+            ))
+        }
+    };
+    let broker_enabled = file.broker.enabled.unwrap_or(true);
+    if page_cache_scope == PageCacheScope::Broker
+        && file.page_cache.count.is_some()
+        && !broker_enabled
+    {
+        return Err(fail(
+            "page_cache.count",
+            "\"broker\" needs the broker process, but [broker] enabled = false; count \"host\" instead".to_owned(),
+        ));
+    }
+    let page_cache_ebpf = file
+        .page_cache
+        .ebpf
+        .unwrap_or(true)
+        .then_some(if broker_enabled {
+            page_cache_scope
+        } else {
+            PageCacheScope::Host
+        });
+
     Ok(Config {
         broker_id,
         listen,
@@ -316,14 +366,12 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
             server_properties: file.log_dirs.server_properties,
             log_dirs: file.log_dirs.dirs,
         },
-        broker: file
-            .broker
-            .enabled
-            .unwrap_or(true)
+        broker: broker_enabled
             .then(|| BrokerFinder::new(file.broker.pid_file, file.broker.command_pattern)),
         broker_metrics,
         broker_metrics_timeout,
         assumed_link_speed_bytes,
+        page_cache_ebpf,
         log_level,
     })
 }
@@ -353,6 +401,11 @@ mod tests {
         assert_eq!(config.paths.proc, PathBuf::from("/proc"));
         assert!(!config.disk_filter.accepts("sda1") && config.disk_filter.accepts("sda"));
         assert!(config.network_filter.accepts("lo"));
+        assert_eq!(config.page_cache_ebpf, Some(PageCacheScope::Broker));
+        let off = from_toml("[page_cache]\nebpf = false", "f", &flags_with_id()).unwrap();
+        assert_eq!(off.page_cache_ebpf, None);
+        let no_broker = from_toml("[broker]\nenabled = false", "f", &flags_with_id()).unwrap();
+        assert_eq!(no_broker.page_cache_ebpf, Some(PageCacheScope::Host));
     }
 
     #[test]
@@ -374,6 +427,9 @@ mod tests {
             "[network]",
             "include",
             "exclude",
+            "[page_cache]",
+            "ebpf",
+            "count",
         ] {
             assert!(
                 text.contains(&format!("\n{key}")) || text.contains(&format!("\n# {key}")),
@@ -412,6 +468,14 @@ mod tests {
             (
                 "broker_id = -3",
                 "config agent.toml: broker_id: -3 is not a Kafka broker id",
+            ),
+            (
+                "broker_id = 1\n[page_cache]\ncount = \"cluster\"",
+                "config agent.toml: page_cache.count: \"cluster\" is neither \"broker\" nor \"host\"",
+            ),
+            (
+                "broker_id = 1\n[broker]\nenabled = false\n[page_cache]\ncount = \"broker\"",
+                "config agent.toml: page_cache.count: \"broker\" needs the broker process",
             ),
             (
                 "broker_id = 1\nlisten = \"localhost\"",

@@ -10,7 +10,10 @@ use brokerwatch_common::{
     MemoryReport,
 };
 
+use crate::config::PageCacheScope;
 use crate::sources::logdirs::LogDirSource;
+use crate::sources::pagecache::PageCounts;
+use crate::sources::pagecache_ebpf::{PageCacheProbe, ProbeError};
 use crate::sources::process::{self, BrokerFinder};
 use crate::sources::{
     cpu, disk, filefd, logdirs, memory, netdev, pagecache, tcp, HostPaths, KernelFile, NameFilter,
@@ -29,10 +32,11 @@ pub enum Source {
     LogDirs,
     Broker,
     BrokerMetrics,
+    PageCache,
 }
 
 impl Source {
-    pub const ALL: [Source; 9] = [
+    pub const ALL: [Source; 10] = [
         Source::Cpu,
         Source::Disk,
         Source::Network,
@@ -42,6 +46,7 @@ impl Source {
         Source::LogDirs,
         Source::Broker,
         Source::BrokerMetrics,
+        Source::PageCache,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +60,7 @@ impl Source {
             Source::LogDirs => "logdirs",
             Source::Broker => "broker",
             Source::BrokerMetrics => "broker_metrics",
+            Source::PageCache => "page_cache_ebpf",
         }
     }
 }
@@ -77,6 +83,17 @@ pub struct HostReading {
     pub broker_process: Option<BrokerProcessReport>,
     /// The broker's own metrics, fetched by the daemon for this cycle.
     pub broker_metrics: Option<BrokerMetricsReport>,
+    /// The `ebpf` page-cache counters, when the probe runs.
+    pub page_cache: Option<PageCacheReading>,
+    /// Whether the `ebpf` page-cache method runs (`None`: not asked for).
+    pub page_cache_ebpf_active: Option<bool>,
+}
+
+/// The `ebpf` page-cache counters and whose pages they count (`None`: every process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageCacheReading {
+    pub process: Option<u32>,
+    pub pages: PageCounts,
 }
 
 /// What one cycle produced: the reading, the interval report against the
@@ -129,7 +146,17 @@ pub struct HostSources {
     broker: Option<BrokerFinder>,
     /// What the daemon fetched from the broker's metrics endpoint for the next cycle.
     broker_metrics: Option<Result<BrokerMetricsReport, SourceError>>,
+    page_cache: PageCacheMethod,
     buffer: Vec<u8>,
+}
+
+/// The `ebpf` page-cache method: not asked for, refused at start, or running.
+#[derive(Debug, Default)]
+enum PageCacheMethod {
+    #[default]
+    Off,
+    Unavailable,
+    Running(Box<PageCacheProbe>, PageCacheScope),
 }
 
 impl HostSources {
@@ -158,6 +185,7 @@ impl HostSources {
             log_dirs: None,
             broker: None,
             broker_metrics: None,
+            page_cache: PageCacheMethod::Off,
             buffer: Vec::new(),
         }
     }
@@ -186,6 +214,41 @@ impl HostSources {
     pub fn with_broker(mut self, finder: BrokerFinder) -> Self {
         self.broker = Some(finder);
         self
+    }
+
+    /// Counts page-cache hits with the `ebpf` method: `probe` is the attached
+    /// program, or why it could not be (then the method is reported inactive).
+    pub fn with_page_cache_probe(
+        mut self,
+        probe: Result<PageCacheProbe, ProbeError>,
+        scope: PageCacheScope,
+    ) -> Self {
+        self.page_cache = match probe {
+            Ok(probe) => PageCacheMethod::Running(Box::new(probe), scope),
+            Err(_) => PageCacheMethod::Unavailable,
+        };
+        self
+    }
+
+    /// The `ebpf` counters, for the broker's pid or for every process.
+    fn read_page_cache(
+        &mut self,
+        broker: Option<&BrokerProcessReport>,
+        errors: &mut Vec<(Source, SourceError)>,
+    ) -> Option<PageCacheReading> {
+        let PageCacheMethod::Running(probe, scope) = &mut self.page_cache else {
+            return None;
+        };
+        let process = match scope {
+            PageCacheScope::Host => None,
+            PageCacheScope::Broker => Some(u32::try_from(broker?.pid).ok()?),
+        };
+        let read = probe
+            .count_only(process)
+            .and_then(|()| probe.read())
+            .map(|pages| PageCacheReading { process, pages })
+            .map_err(SourceError::from);
+        keep(errors, Source::PageCache, read)
     }
 
     fn read_broker(
@@ -252,6 +315,12 @@ impl HostSources {
         let interfaces = keep(&mut errors, Source::Network, self.read_interfaces());
         let log_dirs = self.read_log_dirs(&mut errors);
         let (broker_up, broker_process) = self.read_broker(&mut errors);
+        let page_cache = self.read_page_cache(broker_process.as_ref(), &mut errors);
+        let page_cache_ebpf_active = match self.page_cache {
+            PageCacheMethod::Off => None,
+            PageCacheMethod::Unavailable => Some(false),
+            PageCacheMethod::Running(..) => Some(true),
+        };
         let broker_metrics = self
             .broker_metrics
             .take()
@@ -297,6 +366,8 @@ impl HostSources {
             broker_up,
             broker_process,
             broker_metrics,
+            page_cache,
+            page_cache_ebpf_active,
         };
         let report = match &self.previous {
             Some(previous) => interval(previous, &reading),
@@ -395,6 +466,11 @@ pub fn interval(previous: &HostReading, current: &HostReading) -> HostReport {
             &disks,
             elapsed,
         ),
+        page_cache_hit_ratio_ebpf: previous
+            .page_cache
+            .zip(current.page_cache)
+            .filter(|(before, now)| before.process == now.process)
+            .and_then(|(before, now)| pagecache::ebpf_hit_ratio(before.pages, now.pages)),
         disks,
         interfaces: netdev::interval(&previous.interfaces, &current.interfaces, elapsed),
         tcp: previous

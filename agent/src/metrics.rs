@@ -220,10 +220,7 @@ pub fn host_families(
     if let Some(m) = &reading.broker_metrics {
         broker_metric_families(&mut f, m);
     }
-    if let Some(ratio) = report.page_cache_hit_ratio_estimate {
-        f.gauge("brokerwatch_page_cache_hit_ratio", "Share of what the broker served that did not come from its log disks, over the last interval.")
-            .add(&[("method", "estimate")], ratio);
-    }
+    page_cache_families(&mut f, reading, report);
     if let Some(up) = reading.broker_up {
         f.gauge("brokerwatch_broker_up", "1 when the broker process runs on this host, 0 when the host reports but the broker does not run.")
             .value(f64::from(u8::from(up)));
@@ -414,6 +411,55 @@ fn broker_metric_families(f: &mut Families, m: &brokerwatch_common::BrokerMetric
             if let Some(value) = field(quota) {
                 family.add(&[("user", &quota.user)], value);
             }
+        }
+    }
+}
+
+/// The page-cache hit ratio by each method that could tell it this
+/// interval, and the `ebpf` method's counters and state.
+fn page_cache_families(f: &mut Families, reading: &HostReading, report: &HostReport) {
+    let methods = [
+        ("estimate", report.page_cache_hit_ratio_estimate),
+        ("ebpf", report.page_cache_hit_ratio_ebpf),
+    ];
+    if methods.iter().any(|(_, ratio)| ratio.is_some()) {
+        let mut family = f.gauge(
+            "brokerwatch_page_cache_hit_ratio",
+            "Page-cache hit ratio over the last interval. estimate: share of what the broker served that did not come from its log disks; ebpf: 1 - max(0, pages added - pages dirtied) / pages requested by reads, counted in the kernel.",
+        );
+        for (method, ratio) in methods {
+            if let Some(ratio) = ratio {
+                family.add(&[("method", method)], ratio);
+            }
+        }
+    }
+    if let Some(active) = reading.page_cache_ebpf_active {
+        f.gauge(
+            "brokerwatch_page_cache_ebpf_active",
+            "1 when the ebpf page-cache method runs, 0 when it was asked for but refused (see the agent's log).",
+        )
+        .value(f64::from(u8::from(active)));
+    }
+    if let Some(counted) = &reading.page_cache {
+        let pages = counted.pages;
+        for (name, help, value) in [
+            (
+                "brokerwatch_page_cache_requested_pages_total",
+                "Pages that reads asked for, counted by the ebpf method.",
+                pages.requested,
+            ),
+            (
+                "brokerwatch_page_cache_added_pages_total",
+                "Pages added to the page cache, counted by the ebpf method.",
+                pages.added,
+            ),
+            (
+                "brokerwatch_page_cache_dirtied_pages_total",
+                "Pages dirtied by writes, counted by the ebpf method.",
+                pages.dirtied,
+            ),
+        ] {
+            f.counter(name, help).value(value as f64);
         }
     }
 }

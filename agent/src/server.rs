@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::host::{HostSources, Source};
 use crate::metrics::AgentMetrics;
 use crate::push::{push_forever, Destination, Outbox};
+use crate::sources::pagecache_ebpf::PageCacheProbe;
 use crate::sources::{broker_metrics, SourceError};
 
 #[derive(Clone)]
@@ -72,6 +73,15 @@ async fn collect_forever(config: Config, shared: Shared, outbox: Option<Outbox>)
     .with_log_dirs(config.log_dirs.clone());
     if let Some(finder) = config.broker.clone() {
         host = host.with_broker(finder);
+    }
+    if let Some(scope) = config.page_cache_ebpf {
+        let probe = PageCacheProbe::attach();
+        match &probe {
+            Ok(_) => info!(?scope, "page-cache hit ratio: ebpf method running"),
+            // Said once: the estimate method goes on without it.
+            Err(e) => warn!("page-cache hit ratio: ebpf method off: {e}; the estimate method goes on (set [page_cache] ebpf = false to silence this)"),
+        }
+        host = host.with_page_cache_probe(probe, scope);
     }
     // Building a client cannot fail without TLS backends to load; if it ever
     // does, the broker's metrics are reported as failing each cycle.

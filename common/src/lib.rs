@@ -51,6 +51,11 @@ pub struct HostReport {
     /// from the log-dir disks) / (bytes the broker served), 0..1.
     #[serde(default)]
     pub page_cache_hit_ratio_estimate: Option<f64>,
+    /// Page-cache hit ratio, `ebpf` method: 1 - max(0, pages added -
+    /// pages dirtied) / pages requested by reads, counted in the kernel for
+    /// the broker process (or the whole host), 0..1.
+    #[serde(default)]
+    pub page_cache_hit_ratio_ebpf: Option<f64>,
 }
 
 /// The broker's own metrics (from its JMX exporter or Jolokia), mapped onto

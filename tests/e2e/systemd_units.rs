@@ -48,14 +48,79 @@ fn both_units_verify_cleanly_with_their_hardening() {
             "{daemon}: systemd-analyze verify said:\n{said}"
         );
     }
-    // The agent keeps only the capabilities reading another user's /proc/PID needs.
+    // The agent keeps only the capabilities reading another user's /proc/PID
+    // and the page-cache probe need.
     let agent = std::fs::read_to_string(units.join("brokerwatch-agent.service")).unwrap();
-    assert!(agent
-        .lines()
-        .any(|l| l == "CapabilityBoundingSet=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE"));
+    assert!(agent.lines().any(
+        |l| l == "CapabilityBoundingSet=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE CAP_BPF CAP_PERFMON"
+    ));
     let collector = std::fs::read_to_string(units.join("brokerwatch-collector.service")).unwrap();
     assert!(
         collector.lines().any(|l| l == "CapabilityBoundingSet="),
         "the collector needs no capability"
     );
+}
+
+/// The capabilities the agent's unit grants, as setpriv spells them (`+bpf,...`).
+fn unit_capabilities() -> Vec<String> {
+    let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/systemd");
+    let agent = std::fs::read_to_string(units.join("brokerwatch-agent.service")).unwrap();
+    let line = agent
+        .lines()
+        .find_map(|l| l.strip_prefix("AmbientCapabilities="))
+        .expect("the agent's unit grants capabilities");
+    line.split_whitespace()
+        .map(|cap| cap.trim_start_matches("CAP_").to_lowercase())
+        .collect()
+}
+
+/// Runs the agent as an unprivileged user holding only `caps` (as systemd's
+/// DynamicUser with AmbientCapabilities would) and returns what it logged
+/// about the page-cache probe.
+fn page_cache_probe_as_nobody_with(caps: &[String]) -> String {
+    let caps = caps
+        .iter()
+        .map(|c| format!("+{c}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let agent = workspace_binary("brokerwatch-agent");
+    let mut daemon = brokerwatch_tests::Daemon::start(
+        &system_binary("setpriv"),
+        &[
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            &format!("--inh-caps={caps}"),
+            &format!("--ambient-caps={caps}"),
+            &format!("--bounding-set=-all,{caps}"),
+            "--",
+            agent.to_str().unwrap(),
+            "--broker-id",
+            "1",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    daemon.wait_for_log(
+        "page-cache hit ratio: ebpf method",
+        std::time::Duration::from_secs(10),
+    )
+}
+
+#[test]
+fn the_agents_unit_capabilities_are_enough_for_the_page_cache_probe_and_each_is_needed() {
+    let caps = unit_capabilities();
+    let line = page_cache_probe_as_nobody_with(&caps);
+    assert!(
+        line.contains("ebpf method running"),
+        "with {caps:?}: {line}"
+    );
+    for needed in ["bpf", "perfmon"] {
+        let fewer: Vec<String> = caps.iter().filter(|c| *c != needed).cloned().collect();
+        let line = page_cache_probe_as_nobody_with(&fewer);
+        assert!(
+            line.contains("ebpf method off"),
+            "without {needed} the probe still loaded: {line}"
+        );
+    }
 }

@@ -11,6 +11,7 @@ pub mod logdirs;
 pub mod memory;
 pub mod netdev;
 pub mod pagecache;
+pub mod pagecache_ebpf;
 pub mod process;
 pub mod tcp;
 
@@ -87,6 +88,8 @@ pub enum SourceError {
     Read { path: PathBuf, reason: String },
     #[error("cannot parse {path}: {reason}")]
     Parse { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Probe(#[from] pagecache_ebpf::ProbeError),
 }
 
 impl SourceError {

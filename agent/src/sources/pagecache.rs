@@ -1,4 +1,10 @@
-//! The page-cache hit rate, `estimate` method: 1 - (bytes read from the
+//! The page-cache hit rate from either method's readings.
+//!
+//! `ebpf`: from the pages counted in the kernel (see `pagecache_ebpf`),
+//! misses = max(0, added - dirtied) and ratio = 1 - misses / requested.
+//! Pages added because a write dirtied them are not misses.
+//!
+//! `estimate`: 1 - (bytes read from the
 //! log-dir disks) / (bytes the broker served to consumers and followers) over
 //! the interval. It needs nothing but diskstats and the broker's bytes-out
 //! metrics, and it misleads when something else reads those disks (a
@@ -9,6 +15,30 @@
 use brokerwatch_common::{BrokerMetricsReport, DiskReport, LogDirReport};
 
 use super::clamp_ratio;
+
+/// The `ebpf` method's counters, pages since the program was attached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageCounts {
+    /// Pages that reads asked for (each read counted once).
+    pub requested: u64,
+    /// Pages added to the page cache (a folio counts its pages).
+    pub added: u64,
+    /// Pages dirtied by writes.
+    pub dirtied: u64,
+}
+
+/// The `ebpf` hit ratio over an interval; `None` when no read asked for a
+/// page, or when the counters went back (the program was re-attached).
+pub fn ebpf_hit_ratio(previous: PageCounts, current: PageCounts) -> Option<f64> {
+    let requested = current.requested.checked_sub(previous.requested)?;
+    let added = current.added.checked_sub(previous.added)?;
+    let dirtied = current.dirtied.checked_sub(previous.dirtied)?;
+    if requested == 0 {
+        return None;
+    }
+    let misses = added.saturating_sub(dirtied);
+    Some(clamp_ratio(1.0 - misses as f64 / requested as f64))
+}
 
 /// Bytes the broker served (to consumers and followers), from its counters.
 fn served(metrics: &BrokerMetricsReport) -> Option<f64> {
@@ -80,6 +110,44 @@ mod tests {
             partitions: 0,
             size_bytes: 0,
         }
+    }
+
+    fn pages(requested: u64, added: u64, dirtied: u64) -> PageCounts {
+        PageCounts {
+            requested,
+            added,
+            dirtied,
+        }
+    }
+
+    #[test]
+    fn ebpf_misses_are_pages_added_but_not_dirtied() {
+        let start = pages(1_000, 500, 100);
+        // A cold read of 4096 pages: all added, none dirtied.
+        assert_eq!(ebpf_hit_ratio(start, pages(5_096, 4_596, 100)), Some(0.0));
+        // The same read again: nothing added.
+        assert_eq!(ebpf_hit_ratio(start, pages(5_096, 500, 100)), Some(1.0));
+        // 4096 pages read, 1024 of them missed, while a writer added and
+        // dirtied 8192 pages of its own: the writes are not misses.
+        assert_eq!(
+            ebpf_hit_ratio(start, pages(5_096, 500 + 1_024 + 8_192, 100 + 8_192)),
+            Some(0.75)
+        );
+        // Dirtied more than added (re-dirtied cached pages): no negative misses.
+        assert_eq!(ebpf_hit_ratio(start, pages(2_000, 600, 900)), Some(1.0));
+        // Added more than requested (readahead beyond the read): 0, not negative.
+        assert_eq!(ebpf_hit_ratio(start, pages(1_010, 900, 100)), Some(0.0));
+    }
+
+    #[test]
+    fn ebpf_ratio_is_unknown_without_reads_or_after_a_reset() {
+        let start = pages(1_000, 500, 100);
+        assert_eq!(
+            ebpf_hit_ratio(start, pages(1_000, 900, 500)),
+            None,
+            "no reads"
+        );
+        assert_eq!(ebpf_hit_ratio(start, pages(10, 5, 1)), None, "re-attached");
     }
 
     #[test]
