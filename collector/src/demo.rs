@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -34,6 +34,10 @@ const PARTITIONS: i32 = 12;
 /// Who leads each partition of `orders`: broker 1 leads half of them.
 const LEADERS: [i32; 12] = [1, 1, 1, 1, 1, 1, 2, 2, 3, 3, 4, 4];
 const MESSAGES_PER_PARTITION_PER_SECOND: i64 = 50;
+const MESSAGE_BYTES: usize = 512;
+const REPLICATION_FACTOR: u64 = 3;
+/// The stand-in segments' size at which they start again.
+const SEGMENT_BYTES: u64 = 16 << 20;
 pub const GROUPS: [&str; 3] = ["billing", "analytics", "audit"];
 
 pub struct DemoOptions {
@@ -97,7 +101,12 @@ resend_interval = "30s"
 /// Runs the embedded cluster and its clients on this thread (the mock
 /// cluster is not Send): creates the topic with skewed leaders, then each
 /// second produces to every partition and commits for each group.
-fn run_cluster(bootstrap_out: mpsc::Sender<Result<String, String>>, stop: Arc<AtomicBool>) {
+fn run_cluster(
+    bootstrap_out: mpsc::Sender<Result<String, String>>,
+    stop: Arc<AtomicBool>,
+    traffic: Arc<Broker1Traffic>,
+    mut log: StandInLog,
+) {
     let setup = || -> Result<(MockCluster<'static, rdkafka::producer::DefaultProducerContext>, BaseProducer, Vec<BaseConsumer>), String> {
         let mock = MockCluster::new(4).map_err(|e| format!("cannot start the embedded cluster: {e}"))?;
         mock.create_topic(TOPIC, PARTITIONS, 3).map_err(|e| format!("cannot create {TOPIC}: {e}"))?;
@@ -131,7 +140,7 @@ fn run_cluster(bootstrap_out: mpsc::Sender<Result<String, String>>, stop: Arc<At
         }
     };
     let _ = bootstrap_out.send(Ok(mock.bootstrap_servers()));
-    let payload = vec![b'x'; 512];
+    let payload = vec![b'x'; MESSAGE_BYTES];
     let mut second: i64 = 0;
     let (mut analytics, mut audit) = (0i64, 0i64);
     while !stop.load(Ordering::Relaxed) {
@@ -150,11 +159,17 @@ fn run_cluster(bootstrap_out: mpsc::Sender<Result<String, String>>, stop: Arc<At
         producer.poll(Duration::ZERO);
         let _ = producer.flush(Duration::from_secs(5));
         let end = second * MESSAGES_PER_PARTITION_PER_SECOND;
+        let (analytics_before, audit_before) = (analytics, audit);
         // billing keeps up; analytics reads 70 %; audit stops after 15 s.
         analytics += MESSAGES_PER_PARTITION_PER_SECOND * 7 / 10;
         if second <= 15 {
             audit = end;
         }
+        let consumed = MESSAGES_PER_PARTITION_PER_SECOND
+            + (analytics - analytics_before)
+            + (audit - audit_before);
+        traffic.second(MESSAGES_PER_PARTITION_PER_SECOND as u64, consumed as u64);
+        log.second(MESSAGES_PER_PARTITION_PER_SECOND as u64, consumed as u64);
         for (consumer, offset) in committers.iter().zip([end, analytics, audit]) {
             let mut offsets = TopicPartitionList::new();
             for partition in 0..PARTITIONS {
@@ -164,6 +179,161 @@ fn run_cluster(bootstrap_out: mpsc::Sender<Result<String, String>>, stop: Arc<At
         }
         std::thread::sleep(Duration::from_secs(1));
     }
+}
+
+/// Broker 1's byte counters as its JMX exporter would show them, kept from
+/// the demo's own traffic: what it takes in for the partitions it leads,
+/// what the groups' progress over those partitions means it served, and what
+/// its followers fetch from it.
+#[derive(Default)]
+struct Broker1Traffic {
+    messages_in: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+    replication_bytes_out: AtomicU64,
+}
+
+impl Broker1Traffic {
+    fn led_partitions() -> u64 {
+        LEADERS.iter().filter(|l| **l == 1).count() as u64
+    }
+
+    /// One second of traffic: `produced` messages per partition, and the
+    /// groups' commits moved by `consumed` messages per partition in all.
+    fn second(&self, produced: u64, consumed: u64) {
+        let bytes = |messages: u64| messages * Self::led_partitions() * MESSAGE_BYTES as u64;
+        self.messages_in
+            .fetch_add(produced * Self::led_partitions(), Ordering::Relaxed);
+        self.bytes_in.fetch_add(bytes(produced), Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes(consumed), Ordering::Relaxed);
+        self.replication_bytes_out.fetch_add(
+            bytes(produced) * (REPLICATION_FACTOR - 1),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The JMX exporter's text format, with the names its usual Kafka rules give.
+    fn exposition(&self) -> String {
+        let mut out = String::new();
+        for (name, value) in [
+            (
+                "kafka_server_brokertopicmetrics_messagesin_total",
+                &self.messages_in,
+            ),
+            (
+                "kafka_server_brokertopicmetrics_bytesin_total",
+                &self.bytes_in,
+            ),
+            (
+                "kafka_server_brokertopicmetrics_bytesout_total",
+                &self.bytes_out,
+            ),
+            (
+                "kafka_server_brokertopicmetrics_replicationbytesout_total",
+                &self.replication_bytes_out,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# TYPE {name} counter\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
+        }
+        out
+    }
+}
+
+/// Broker 1's stand-in log: a segment file per partition it leads, in a
+/// real directory. What it takes in is appended and what the groups consume
+/// is read back from the segments' tails, so that the agent's log-dir,
+/// disk and page-cache readings see real I/O.
+struct StandInLog {
+    segments: Vec<std::fs::File>,
+    length: u64,
+    payload: Vec<u8>,
+}
+
+impl StandInLog {
+    fn create(dir: &std::path::Path) -> Result<Self, String> {
+        let fail = |e: std::io::Error| {
+            format!(
+                "cannot create the demo's log dir {}: {e}; set TMPDIR to a writable directory",
+                dir.display()
+            )
+        };
+        let mut segments = Vec::new();
+        for (partition, leader) in LEADERS.iter().enumerate() {
+            if *leader == 1 {
+                let partition_dir = dir.join(format!("{TOPIC}-{partition}"));
+                std::fs::create_dir_all(&partition_dir).map_err(fail)?;
+                let segment = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(true)
+                    .read(true)
+                    .write(true)
+                    .open(partition_dir.join("00000000000000000000.log"))
+                    .map_err(fail)?;
+                segments.push(segment);
+            }
+        }
+        Ok(StandInLog {
+            segments,
+            length: 0,
+            payload: Vec::new(),
+        })
+    }
+
+    /// One second: `produced` messages appended to each segment, and
+    /// `consumed` messages per segment read back from its tail. A failed
+    /// write or read only makes the demo's I/O smaller, so it is not fatal.
+    fn second(&mut self, produced: u64, consumed: u64) {
+        use std::os::unix::fs::FileExt as _;
+        let (append, read) = (
+            produced * MESSAGE_BYTES as u64,
+            consumed * MESSAGE_BYTES as u64,
+        );
+        self.payload.resize(append.max(read) as usize, b'x');
+        if self.length + append > SEGMENT_BYTES {
+            // Rolled, as retention would: the demo's disk use stays bounded.
+            for segment in &self.segments {
+                let _ = segment.set_len(0);
+            }
+            self.length = 0;
+        }
+        for segment in &self.segments {
+            let _ = segment.write_all_at(&self.payload[..append as usize], self.length);
+        }
+        self.length += append;
+        let from = self.length.saturating_sub(read);
+        let read = (self.length - from) as usize;
+        for segment in &self.segments {
+            let _ = segment.read_at(&mut self.payload[..read], from);
+        }
+    }
+}
+
+/// Serves broker 1's stand-in JMX exporter on a port of its own; returns its URL.
+async fn serve_broker1_metrics(traffic: Arc<Broker1Traffic>) -> Result<String, String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("cannot start the demo's broker metrics endpoint: {e}"))?;
+    let url = format!(
+        "http://{}/metrics",
+        listener
+            .local_addr()
+            .map_err(|e| format!("cannot start the demo's broker metrics endpoint: {e}"))?
+    );
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let traffic = traffic.clone();
+            async move { traffic.exposition() }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(url)
 }
 
 /// Every 5 s, broker 1's real report (from the embedded agent) is sent again
@@ -363,36 +533,33 @@ pub async fn run(
     let stop = Arc::new(AtomicBool::new(false));
     let (bootstrap_in, bootstrap_out) = mpsc::channel();
     let cluster_stop = stop.clone();
+    let traffic = Arc::new(Broker1Traffic::default());
+    let cluster_traffic = traffic.clone();
+    let state = std::env::temp_dir().join(format!("brokerwatch-demo-{}", std::process::id()));
+    // The mock cluster keeps its data in memory; broker 1's agent watches a
+    // stand-in log dir with a segment per partition it leads.
+    let log_dir = state.join("kafka-logs");
+    let log = StandInLog::create(&log_dir)?;
     let cluster = std::thread::Builder::new()
         .name("demo-cluster".into())
-        .spawn(move || run_cluster(bootstrap_in, cluster_stop))
+        .spawn(move || run_cluster(bootstrap_in, cluster_stop, cluster_traffic, log))
         .map_err(|e| format!("cannot start the embedded cluster: {e}"))?;
     let bootstrap = bootstrap_out
         .recv()
         .map_err(|_| "the embedded cluster did not start".to_owned())??;
-    let state = std::env::temp_dir().join(format!("brokerwatch-demo-{}", std::process::id()));
     let config = from_toml_text(
         &collector_config(&options, &bootstrap, &state.display().to_string()),
         "demo config",
         &Flags::default(),
     )?;
     let collector_url = format!("http://{}", options.listen);
-    // The mock cluster keeps its data in memory; broker 1's agent watches a
-    // stand-in log dir with a directory per partition it leads.
-    let log_dir = state.join("kafka-logs");
-    for (partition, leader) in LEADERS.iter().enumerate() {
-        if *leader == 1 {
-            std::fs::create_dir_all(log_dir.join(format!("{TOPIC}-{partition}"))).map_err(|e| {
-                format!(
-                    "cannot create the demo's log dir {}: {e}",
-                    log_dir.display()
-                )
-            })?;
-        }
-    }
+    // No broker process runs here: the agent reads broker 1's metrics from
+    // a stand-in exporter fed by the demo's traffic, and counts the page
+    // cache for the whole host.
+    let broker_metrics = serve_broker1_metrics(traffic).await?;
     let agent_config = brokerwatch_agent::config::from_toml(
         &format!(
-            "broker_id = 1\nlisten = \"{}\"\ninterval = \"5s\"\ncollector = \"{collector_url}\"\n[network]\nassumed_speed_mbits = 10000\n[log_dirs]\ndirs = [{:?}]\n",
+            "broker_id = 1\nlisten = \"{}\"\ninterval = \"5s\"\ncollector = \"{collector_url}\"\n[network]\nassumed_speed_mbits = 10000\n[log_dirs]\ndirs = [{:?}]\n[broker]\njmx_exporter_url = \"{broker_metrics}\"\n[page_cache]\ncount = \"host\"\n",
             options.agent_listen,
             log_dir.display().to_string()
         ),
