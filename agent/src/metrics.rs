@@ -461,6 +461,14 @@ fn page_cache_families(f: &mut Families, reading: &HostReading, report: &HostRep
         ] {
             f.counter(name, help).value(value as f64);
         }
+        // Counted by the kprobe method only (cachestat's mark_buffer_dirty).
+        if pages.buffers_dirtied > 0 {
+            f.counter(
+                "brokerwatch_page_cache_buffers_dirtied_total",
+                "Buffers dirtied, counted by the ebpf method on kernels without the filemap tracepoints (kprobes); they come off the requested pages.",
+            )
+            .value(pages.buffers_dirtied as f64);
+        }
     }
 }
 

@@ -31,6 +31,7 @@ fn delta(before: PageCounts, after: PageCounts) -> PageCounts {
         requested: after.requested - before.requested,
         added: after.added - before.added,
         dirtied: after.dirtied - before.dirtied,
+        buffers_dirtied: after.buffers_dirtied - before.buffers_dirtied,
     }
 }
 

@@ -52,7 +52,13 @@ struct dirty_folio_record {
 	unsigned long index;
 };
 
-enum counter { REQUESTED_PAGES = 0, ADDED_PAGES = 1, DIRTIED_PAGES = 2, COUNTERS = 3 };
+enum counter {
+	REQUESTED_PAGES = 0,
+	ADDED_PAGES = 1,
+	DIRTIED_PAGES = 2,
+	BUFFERS_DIRTIED = 3, // kprobe method only
+	COUNTERS = 4,
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -169,4 +175,41 @@ int dirtied(struct dirty_folio_record *record)
 }
 
 // No GPL-only helper is used.
+// Kernels without the filemap tracepoints but with kprobes: cachestat's
+// functions, one count per call (the agent attaches each to the first of its
+// candidate functions the kernel has): page accesses count as requested,
+// additions as added, accounted dirtyings as dirtied, and buffer dirtyings,
+// which cachestat subtracts from the accesses, on their own.
+SEC("kprobe/mark_page_accessed")
+int kprobe_accessed(void *ctx)
+{
+	if (counted())
+		add(REQUESTED_PAGES, 1);
+	return 0;
+}
+
+SEC("kprobe/add_to_page_cache_lru")
+int kprobe_added(void *ctx)
+{
+	if (counted())
+		add(ADDED_PAGES, 1);
+	return 0;
+}
+
+SEC("kprobe/account_page_dirtied")
+int kprobe_dirtied(void *ctx)
+{
+	if (counted())
+		add(DIRTIED_PAGES, 1);
+	return 0;
+}
+
+SEC("kprobe/mark_buffer_dirty")
+int kprobe_buffer_dirtied(void *ctx)
+{
+	if (counted())
+		add(BUFFERS_DIRTIED, 1);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "Apache-2.0";

@@ -25,6 +25,9 @@ pub struct PageCounts {
     pub added: u64,
     /// Pages dirtied by writes.
     pub dirtied: u64,
+    /// Buffers dirtied (kprobe method only, as cachestat counts them): the
+    /// accesses they cause are not reads, so they come off `requested`.
+    pub buffers_dirtied: u64,
 }
 
 /// The `ebpf` hit ratio over an interval; `None` when no read asked for a
@@ -33,6 +36,10 @@ pub fn ebpf_hit_ratio(previous: PageCounts, current: PageCounts) -> Option<f64> 
     let requested = current.requested.checked_sub(previous.requested)?;
     let added = current.added.checked_sub(previous.added)?;
     let dirtied = current.dirtied.checked_sub(previous.dirtied)?;
+    let buffers_dirtied = current
+        .buffers_dirtied
+        .checked_sub(previous.buffers_dirtied)?;
+    let requested = requested.saturating_sub(buffers_dirtied);
     if requested == 0 {
         return None;
     }
@@ -117,6 +124,7 @@ mod tests {
             requested,
             added,
             dirtied,
+            buffers_dirtied: 0,
         }
     }
 
@@ -137,6 +145,28 @@ mod tests {
         assert_eq!(ebpf_hit_ratio(start, pages(2_000, 600, 900)), Some(1.0));
         // Added more than requested (readahead beyond the read): 0, not negative.
         assert_eq!(ebpf_hit_ratio(start, pages(1_010, 900, 100)), Some(0.0));
+    }
+
+    #[test]
+    fn kprobe_counts_follow_cachestats_formula() {
+        // cachestat: total = accessed - buffers dirtied, misses = added -
+        // dirtied, hits = total - misses, ratio = hits / total.
+        let start = PageCounts::default();
+        let now = PageCounts {
+            requested: 10_500,
+            added: 2_300,
+            dirtied: 300,
+            buffers_dirtied: 500,
+        };
+        // total 10000, misses 2000: 80 %.
+        assert_eq!(ebpf_hit_ratio(start, now), Some(0.8));
+        // Only buffer dirtyings: no reads.
+        let only_buffers = PageCounts {
+            requested: 500,
+            buffers_dirtied: 500,
+            ..PageCounts::default()
+        };
+        assert_eq!(ebpf_hit_ratio(start, only_buffers), None);
     }
 
     #[test]

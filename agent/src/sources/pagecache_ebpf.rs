@@ -3,9 +3,12 @@
 //! reads asked for, the pages added to the page cache and the pages dirtied;
 //! [`super::pagecache::ebpf_hit_ratio`] turns two readings into a ratio.
 //! This module only loads the program and reads its counters.
+//!
+//! On kernels without those tracepoints but with kprobes, it attaches the
+//! same object's kprobe programs to cachestat's functions instead.
 
 use aya::maps::{Array, MapData, PerCpuArray};
-use aya::programs::TracePoint;
+use aya::programs::{KProbe, TracePoint};
 use aya::Ebpf;
 
 use super::pagecache::PageCounts;
@@ -17,14 +20,40 @@ const TRACEPOINTS: [(&str, &str, &str); 3] = [
     ("dirtied", "writeback", "writeback_dirty_folio"),
 ];
 
+/// cachestat's kernel functions, as (program, candidates newest first):
+/// the names changed with folios (5.16+).
+const KPROBES: [(&str, &[&str]); 4] = [
+    (
+        "kprobe_accessed",
+        &["folio_mark_accessed", "mark_page_accessed"],
+    ),
+    (
+        "kprobe_added",
+        &["filemap_add_folio", "add_to_page_cache_lru"],
+    ),
+    (
+        "kprobe_dirtied",
+        &[
+            "folio_account_dirtied",
+            "account_page_dirtied",
+            "__folio_mark_dirty",
+        ],
+    ),
+    ("kprobe_buffer_dirtied", &["mark_buffer_dirty"]),
+];
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ProbeError {
     #[error("this agent was built without the ebpf page-cache method (clang was missing when it was built); rebuild it with clang installed")]
     NotBuilt,
     #[error("the kernel refused the page-cache eBPF program ({0}); run the agent as root or with CAP_BPF and CAP_PERFMON")]
     Refused(String),
-    #[error("cannot attach to tracepoint {0} ({1}); it needs Linux 6.x's filemap/writeback tracepoints and tracefs mounted at /sys/kernel/tracing (mount -t tracefs nodev /sys/kernel/tracing)")]
-    Tracepoint(String, String),
+    #[error("cannot attach to tracepoint {tracepoint} ({reason}), nor to kprobes ({kprobes}); it needs Linux 6.x's filemap/writeback tracepoints and tracefs mounted at /sys/kernel/tracing (mount -t tracefs nodev /sys/kernel/tracing), or kprobes")]
+    Attach {
+        tracepoint: String,
+        reason: String,
+        kprobes: String,
+    },
     #[error("cannot read the page-cache eBPF counters: {0}")]
     Read(String),
 }
@@ -58,9 +87,8 @@ fn program() -> Result<&'static [u8], ProbeError> {
     Err(ProbeError::NotBuilt)
 }
 
-/// An error from loading: a refusal for lack of privilege is told apart,
-/// since its remedy (capabilities) differs from a kernel that lacks support.
-fn refused(e: impl std::error::Error) -> ProbeError {
+/// An error with its causes, on one line.
+fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -70,27 +98,92 @@ fn refused(e: impl std::error::Error) -> ProbeError {
         }
         source = cause.source();
     }
-    ProbeError::Refused(brokerwatch_common::one_line(&text))
+    brokerwatch_common::one_line(&text)
+}
+
+/// An error from loading: the kernel refused (most often for lack of
+/// privilege), told apart from a kernel that lacks the attach points.
+fn refused(e: impl std::error::Error) -> ProbeError {
+    ProbeError::Refused(chain(&e))
+}
+
+fn program_mut<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, ProbeError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    ebpf.program_mut(name)
+        .ok_or_else(|| ProbeError::Refused(format!("program {name} missing from the object")))?
+        .try_into()
+        .map_err(refused)
+}
+
+/// Loads and attaches the tracepoint programs: `Ok(Err((tracepoint, why)))`
+/// when one of the tracepoints cannot be attached to (the kernel lacks it,
+/// or tracefs is not mounted), `Err` when the kernel refuses the programs.
+fn attach_tracepoints(
+    ebpf: &mut Ebpf,
+    tracepoints: &[(&str, &str, &str)],
+) -> Result<Result<(), (String, String)>, ProbeError> {
+    for (name, category, event) in tracepoints {
+        let program: &mut TracePoint = program_mut(ebpf, name)?;
+        program.load().map_err(refused)?;
+        if let Err(e) = program.attach(category, event) {
+            return Ok(Err((format!("{category}:{event}"), chain(&e))));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Loads the kprobe programs and attaches each to the first of its
+/// candidate functions the kernel has: `Ok(Err(why))` when kprobes cannot
+/// be attached to, `Err` when the kernel refuses the programs.
+fn attach_kprobes(ebpf: &mut Ebpf) -> Result<Result<(), String>, ProbeError> {
+    let symbols = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
+    let has = |function: &str| {
+        symbols
+            .lines()
+            .any(|line| line.split_whitespace().nth(2) == Some(function))
+    };
+    for (name, candidates) in KPROBES {
+        let program: &mut KProbe = program_mut(ebpf, name)?;
+        program.load().map_err(refused)?;
+        let Some(function) = candidates.iter().find(|f| has(f)) else {
+            return Ok(Err(format!("none of {candidates:?} in /proc/kallsyms")));
+        };
+        if let Err(e) = program.attach(function, 0) {
+            return Ok(Err(format!("{function}: {}", chain(&e))));
+        }
+    }
+    Ok(Ok(()))
 }
 
 impl PageCacheProbe {
     /// Loads the program and attaches it to its three tracepoints, counting
     /// every process until [`PageCacheProbe::count_only`] narrows it.
     pub fn attach() -> Result<Self, ProbeError> {
+        Self::attach_to(&TRACEPOINTS)
+    }
+
+    /// [`PageCacheProbe::attach`] with the tracepoints given, so that a test
+    /// can name one the kernel lacks, as an older kernel would.
+    fn attach_to(tracepoints: &[(&str, &str, &str)]) -> Result<Self, ProbeError> {
         let mut ebpf = Ebpf::load(program()?).map_err(refused)?;
-        for (name, category, event) in TRACEPOINTS {
-            let program: &mut TracePoint = ebpf
-                .program_mut(name)
-                .ok_or_else(|| {
-                    ProbeError::Refused(format!("program {name} missing from the object"))
-                })?
-                .try_into()
-                .map_err(refused)?;
-            program.load().map_err(refused)?;
-            program.attach(category, event).map_err(|e| {
-                ProbeError::Tracepoint(format!("{category}:{event}"), e.to_string())
-            })?;
+        if let Err((tracepoint, reason)) = attach_tracepoints(&mut ebpf, tracepoints)? {
+            // Tracepoint programs loaded so far are dropped with this object.
+            let mut ebpf = Ebpf::load(program()?).map_err(refused)?;
+            if let Err(kprobes) = attach_kprobes(&mut ebpf)? {
+                return Err(ProbeError::Attach {
+                    tracepoint,
+                    reason,
+                    kprobes,
+                });
+            }
+            return Self::with_maps(ebpf);
         }
+        Self::with_maps(ebpf)
+    }
+
+    fn with_maps(mut ebpf: Ebpf) -> Result<Self, ProbeError> {
         let mut map = |name: &str| {
             ebpf.take_map(name)
                 .ok_or_else(|| ProbeError::Refused(format!("map {name} missing from the object")))
@@ -137,6 +230,48 @@ impl PageCacheProbe {
             requested: sum(0)?,
             added: sum(1)?,
             dirtied: sum(2)?,
+            buffers_dirtied: sum(3)?,
         })
+    }
+}
+
+#[cfg(all(test, brokerwatch_ebpf))]
+mod tests {
+    use super::*;
+
+    /// On a kernel without one of the tracepoints the probe turns to
+    /// kprobes. The test machines have no kprobes, so there it must fail
+    /// saying both why the tracepoint and why the kprobes could not be had,
+    /// after the kernel's verifier accepted the kprobe programs; where
+    /// kprobes exist it must run.
+    #[test]
+    fn without_the_tracepoints_it_turns_to_cachestats_kprobes() {
+        let tracepoints = [
+            ("requested", "filemap", "mm_filemap_no_such_event"),
+            ("added", "filemap", "mm_filemap_add_to_page_cache"),
+            ("dirtied", "writeback", "writeback_dirty_folio"),
+        ];
+        let kprobes_here = std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists();
+        match PageCacheProbe::attach_to(&tracepoints) {
+            Ok(probe) => {
+                assert!(kprobes_here, "attached without tracepoint or kprobes");
+                probe.read().expect("counters");
+            }
+            Err(ProbeError::Attach {
+                tracepoint,
+                kprobes,
+                ..
+            }) => {
+                assert!(!kprobes_here, "kprobes exist but failed: {kprobes}");
+                assert_eq!(tracepoint, "filemap:mm_filemap_no_such_event");
+                // The kprobe programs loaded (verifier passed); attaching failed.
+                assert!(
+                    kprobes.starts_with("folio_mark_accessed")
+                        || kprobes.starts_with("mark_page_accessed"),
+                    "{kprobes}"
+                );
+            }
+            Err(other) => panic!("{other}"),
+        }
     }
 }
