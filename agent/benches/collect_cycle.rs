@@ -7,10 +7,14 @@
 //! so that its figure does not depend on the machine's devices. `live host
 //! and broker side` adds the broker process (this bench's own pid, through a
 //! pid file), a log dir of 200 partitions (walked every minute, so mostly
-//! cached), and parsing a JMX exporter scrape as each cycle does.
+//! cached), parsing a JMX exporter scrape as each cycle does, and reading
+//! the ebpf page-cache counters (when the probe can be attached: root or
+//! CAP_BPF + CAP_PERFMON; the bench says which).
 
+use brokerwatch_agent::config::PageCacheScope;
 use brokerwatch_agent::host::HostSources;
 use brokerwatch_agent::metrics::AgentMetrics;
+use brokerwatch_agent::sources::pagecache_ebpf::PageCacheProbe;
 use std::path::Path;
 
 use brokerwatch_agent::sources::broker_metrics::parse_jmx_exporter;
@@ -78,6 +82,12 @@ fn benches(c: &mut Criterion) {
             log_dirs: vec![log_dir],
         })
         .with_broker(BrokerFinder::new(Some(pid_file), None));
+    let probe = PageCacheProbe::attach();
+    match &probe {
+        Ok(_) => eprintln!("ebpf page-cache probe attached: its counters are read each cycle"),
+        Err(e) => eprintln!("ebpf page-cache probe not in this figure: {e}"),
+    }
+    let host = host.with_page_cache_probe(probe, PageCacheScope::Broker);
     let scrape = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jmx_exporter_kafka2.txt"),
     )
