@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use brokerwatch_common::parse_duration;
+use brokerwatch_common::web::WebConfig;
+use brokerwatch_common::{parse_duration, Secret};
 use serde::Deserialize;
 
 use crate::sources::broker_metrics::Endpoint;
@@ -27,6 +28,10 @@ struct FileConfig {
     interval: Option<String>,
     collector: Option<String>,
     collector_token_file: Option<PathBuf>,
+    collector_ca_file: Option<PathBuf>,
+    collector_cert_file: Option<PathBuf>,
+    collector_key_file: Option<PathBuf>,
+    web_config_file: Option<PathBuf>,
     report_buffer: Option<usize>,
     proc_path: Option<PathBuf>,
     sys_path: Option<PathBuf>,
@@ -110,7 +115,12 @@ pub struct Config {
     pub collector: Option<String>,
     /// The bearer token for the collector, from `collector_token_file` or
     /// the environment variable BROKERWATCH_COLLECTOR_TOKEN.
-    pub collector_token: Option<String>,
+    pub collector_token: Option<Secret>,
+    /// TLS towards an https:// collector: a CA to trust beyond the system's,
+    /// and a client certificate for mTLS.
+    pub collector_tls: CollectorTls,
+    /// TLS and basic auth on the agent's own listener.
+    pub web: WebConfig,
     /// How many reports to keep while the collector cannot be reached.
     pub report_buffer: usize,
     pub paths: HostPaths,
@@ -146,10 +156,99 @@ pub fn load(path: Option<&Path>, flags: &Flags) -> Result<Config, String> {
     }
 }
 
+/// TLS settings for pushing to the collector, as PEM checked at load.
+#[derive(Debug, Clone, Default)]
+pub struct CollectorTls {
+    pub ca_pem: Option<Vec<u8>>,
+    /// Certificate chain and private key, concatenated (reqwest's identity).
+    pub identity_pem: Option<Vec<u8>>,
+}
+
+impl CollectorTls {
+    /// An HTTP client trusting the configured CA and presenting the client
+    /// certificate, with `timeout` per request.
+    pub fn client(&self, timeout: Duration) -> Result<reqwest::Client, String> {
+        let mut builder = reqwest::Client::builder().use_rustls_tls().timeout(timeout);
+        if let Some(pem) = &self.ca_pem {
+            builder = builder.add_root_certificate(
+                reqwest::Certificate::from_pem(pem).map_err(|e| e.to_string())?,
+            );
+        }
+        if let Some(pem) = &self.identity_pem {
+            builder =
+                builder.identity(reqwest::Identity::from_pem(pem).map_err(|e| e.to_string())?);
+        }
+        builder.build().map_err(|e| e.to_string())
+    }
+}
+
+fn collector_tls(
+    file: &FileConfig,
+    collector: Option<&str>,
+) -> Result<CollectorTls, (&'static str, String)> {
+    let read = |key: &'static str, path: &PathBuf| {
+        std::fs::read(path).map_err(|e| (key, format!("cannot read {} ({e})", path.display())))
+    };
+    let ca_pem = file
+        .collector_ca_file
+        .as_ref()
+        .map(|path| read("collector_ca_file", path))
+        .transpose()?;
+    let identity_pem = match (&file.collector_cert_file, &file.collector_key_file) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => {
+            let mut pem = read("collector_cert_file", cert)?;
+            pem.push(b'\n');
+            pem.extend(read("collector_key_file", key)?);
+            Some(pem)
+        }
+        (Some(_), None) => {
+            return Err((
+                "collector_key_file",
+                "not set; a client certificate needs its key".into(),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err((
+                "collector_cert_file",
+                "not set; a client key needs its certificate".into(),
+            ))
+        }
+    };
+    let tls = CollectorTls {
+        ca_pem,
+        identity_pem,
+    };
+    if tls.ca_pem.is_some() || tls.identity_pem.is_some() {
+        if collector.is_some_and(|url| url.starts_with("http://")) {
+            return Err((
+                "collector",
+                "is http:// but TLS files are set; write https://".into(),
+            ));
+        }
+        // Checks the PEM now rather than at the first push.
+        tls.client(Duration::from_secs(1)).map_err(|e| {
+            (
+                "collector_ca_file",
+                format!(
+                    "the CA, certificate or key is not usable PEM ({})",
+                    brokerwatch_common::one_line(&e)
+                ),
+            )
+        })?;
+    }
+    Ok(tls)
+}
+
 /// Validates a config text; `origin` names it in errors.
 pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, String> {
     let file: FileConfig = brokerwatch_common::from_toml(text, origin)?;
     let fail = |key: &str, problem: String| format!("{origin}: {key}: {problem}");
+    let collector_tls = collector_tls(
+        &file,
+        flags.collector.as_deref().or(file.collector.as_deref()),
+    )
+    .map_err(|(key, problem)| fail(key, problem))?;
 
     let broker_id = flags.broker_id.or(file.broker_id).ok_or_else(|| {
         fail(
@@ -235,6 +334,13 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
         None => std::env::var("BROKERWATCH_COLLECTOR_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
+    }
+    .map(Secret::new);
+    let web = match &file.web_config_file {
+        Some(path) => {
+            WebConfig::load(path, "web_config_file").map_err(|e| format!("{origin}: {e}"))?
+        }
+        None => WebConfig::default(),
     };
     let report_buffer = file.report_buffer.unwrap_or(360);
     if report_buffer == 0 {
@@ -358,6 +464,8 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
         interval,
         collector,
         collector_token,
+        collector_tls,
+        web,
         report_buffer,
         paths,
         disk_filter,
@@ -430,12 +538,76 @@ mod tests {
             "[page_cache]",
             "ebpf",
             "count",
+            "collector_token_file",
+            "collector_ca_file",
+            "collector_cert_file",
+            "collector_key_file",
+            "web_config_file",
         ] {
             assert!(
                 text.contains(&format!("\n{key}")) || text.contains(&format!("\n# {key}")),
                 "{key} undocumented"
             );
         }
+    }
+
+    #[test]
+    fn collector_tls_files_are_checked_at_load_and_the_token_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("ca.pem");
+        std::fs::write(
+            &garbage,
+            "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "s3cret-token\n").unwrap();
+        let at = |key: &str| format!("{key} = {:?}\n", garbage.display().to_string());
+        let cases = [
+            (
+                format!(
+                    "broker_id = 1\ncollector = \"https://c:9798\"\n{}",
+                    at("collector_cert_file")
+                ),
+                "config f: collector_key_file: not set; a client certificate needs its key",
+            ),
+            (
+                format!(
+                    "broker_id = 1\ncollector = \"http://c:9798\"\n{}",
+                    at("collector_ca_file")
+                ),
+                "config f: collector: is http:// but TLS files are set; write https://",
+            ),
+            (
+                format!(
+                    "broker_id = 1\ncollector = \"https://c:9798\"\n{}",
+                    at("collector_ca_file")
+                ),
+                "config f: collector_ca_file: the CA, certificate or key is not usable PEM",
+            ),
+            (
+                "broker_id = 1\ncollector_ca_file = \"/nonexistent/ca.pem\"\n".to_owned(),
+                "config f: collector_ca_file: cannot read /nonexistent/ca.pem",
+            ),
+        ];
+        for (text, expected) in cases {
+            let error = from_toml(&text, "config f", &Flags::default()).unwrap_err();
+            assert!(error.starts_with(expected), "{text}: {error}");
+        }
+        let config = from_toml(
+            &format!(
+                "broker_id = 1\ncollector = \"https://c:9798\"\ncollector_token_file = {:?}\n",
+                token.display().to_string()
+            ),
+            "config f",
+            &Flags::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            config.collector_token.as_ref().map(Secret::expose),
+            Some("s3cret-token")
+        );
+        assert!(!format!("{config:?}").contains("s3cret"));
     }
 
     #[test]

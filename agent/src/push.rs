@@ -8,8 +8,10 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use brokerwatch_common::Report;
+use brokerwatch_common::{Report, Secret};
 use prometheus::IntCounter;
+
+use crate::config::CollectorTls;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
@@ -108,8 +110,9 @@ impl Outbox {
 /// Where and how to push.
 pub struct Destination {
     pub url: String,
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     pub timeout: Duration,
+    pub tls: CollectorTls,
 }
 
 /// Sends buffered reports, oldest first, forever.
@@ -117,10 +120,7 @@ pub async fn push_forever(destination: Destination, outbox: Outbox) {
     const FIRST_RETRY: Duration = Duration::from_secs(1);
     const LAST_RETRY: Duration = Duration::from_secs(60);
     let endpoint = format!("{}/api/v1/reports", destination.url.trim_end_matches('/'));
-    let client = match reqwest::Client::builder()
-        .timeout(destination.timeout)
-        .build()
-    {
+    let client = match destination.tls.client(destination.timeout) {
         Ok(client) => client,
         Err(e) => {
             warn!(
@@ -142,7 +142,7 @@ pub async fn push_forever(destination: Destination, outbox: Outbox) {
             .header("Content-Encoding", "gzip")
             .body(body);
         if let Some(token) = &destination.token {
-            request = request.bearer_auth(token);
+            request = request.bearer_auth(token.expose());
         }
         match request.send().await {
             Ok(response) if response.status().is_success() => {

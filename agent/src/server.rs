@@ -34,7 +34,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let (listener, local) = brokerwatch_common::daemon::bind(config.listen).await?;
-    info!(broker_id = config.broker_id, interval = %humantime::format_duration(config.interval), "serving http://{local}/metrics");
+    let scheme = config.web.scheme();
+    info!(broker_id = config.broker_id, interval = %humantime::format_duration(config.interval), "serving {scheme}://{local}/metrics");
     let shared = Shared {
         metrics: AgentMetrics::new(config.broker_id),
         latest_report: Arc::new(Mutex::new(None)),
@@ -45,22 +46,24 @@ pub async fn run(
             url: url.clone(),
             token: config.collector_token.clone(),
             timeout: config.interval.max(Duration::from_secs(5)),
+            tls: config.collector_tls.clone(),
         };
         info!(collector = %url, buffer = config.report_buffer, token = destination.token.is_some(), "pushing reports");
         tokio::spawn(push_forever(destination, outbox.clone()));
         outbox
     });
+    let web = config.web.clone();
     let collecting = tokio::spawn(collect_forever(config, shared.clone(), outbox));
-    let app = Router::new()
-        .route("/metrics", get(metrics))
-        .route("/api/v1/report", get(report))
-        .route("/", get(index))
-        .with_state(shared);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let app = web.with_basic_auth(
+        Router::new()
+            .route("/metrics", get(metrics))
+            .route("/api/v1/report", get(report))
+            .route("/", get(index))
+            .with_state(shared),
+    );
+    let served = web.serve(listener, app, shutdown).await;
     collecting.abort();
-    served.map_err(|e| format!("serving http://{local}: {e}"))
+    served.map_err(|e| format!("serving {scheme}://{local}: {e}"))
 }
 
 async fn collect_forever(config: Config, shared: Shared, outbox: Option<Outbox>) {

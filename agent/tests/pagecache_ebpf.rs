@@ -49,9 +49,13 @@ fn cold_read_misses_warm_read_hits_and_writes_are_not_misses() {
     }
     drop_from_page_cache(&file);
 
+    assert_eq!(brokerwatch_tests::resident_pages(&path), 0, "dropped");
     let before = probe.read().expect("read counters");
     read_all(&path);
     let cold = probe.read().expect("read counters");
+    // This machine reclaims idle page cache by itself: a warm read misses
+    // what was evicted since, which cachestat(2) tells.
+    let resident = brokerwatch_tests::resident_pages(&path);
     read_all(&path);
     let warm = probe.read().expect("read counters");
 
@@ -73,7 +77,17 @@ fn cold_read_misses_warm_read_hits_and_writes_are_not_misses() {
     let cold_ratio = ebpf_hit_ratio(before, cold).expect("reads happened");
     let warm_ratio = ebpf_hit_ratio(cold, warm).expect("reads happened");
     assert!(cold_ratio < 0.01, "cold read hit ratio {cold_ratio}");
-    assert!(warm_ratio > 0.99, "warm read hit ratio {warm_ratio}");
+    assert!(
+        resident > FILE_PAGES / 2,
+        "evicted before the warm read: {resident}"
+    );
+    // Within 1 %: the machine may evict a few more pages during the read.
+    assert!(
+        second.added.abs_diff(FILE_PAGES - resident) <= FILE_PAGES / 100,
+        "a warm read adds the pages evicted since the cold one ({} of {FILE_PAGES}): {second:?}",
+        FILE_PAGES - resident
+    );
+    assert!(warm_ratio > 0.5, "warm read hit ratio {warm_ratio}");
 
     // Writing a new file adds its pages to the cache, dirtied: not misses.
     let written = dir.path().join("new-segment.log");

@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use brokerwatch_common::{from_toml, parse_duration};
+use brokerwatch_common::web::WebConfig;
+use brokerwatch_common::{from_toml, parse_duration, Secret};
 use serde::Deserialize;
 
 use crate::model::lag::{LagRules, Status};
@@ -84,8 +85,11 @@ pub struct Config {
     pub listen: SocketAddr,
     pub state_dir: PathBuf,
     pub evaluation_interval: Duration,
-    /// Accepted bearer tokens; empty only when `allow_unauthenticated`.
-    pub tokens: Vec<String>,
+    /// Accepted bearer tokens (this cluster's agents'); empty only when
+    /// `allow_unauthenticated`.
+    pub tokens: Vec<Secret>,
+    /// TLS (optionally mTLS) and basic auth on the listener.
+    pub web: WebConfig,
     pub allow_unauthenticated: bool,
     pub max_body_bytes: usize,
     pub max_decoded_bytes: usize,
@@ -201,6 +205,7 @@ struct FileConfig {
     listen: Option<String>,
     state_dir: Option<PathBuf>,
     evaluation_interval: Option<String>,
+    web_config_file: Option<PathBuf>,
     #[serde(default)]
     ingest: IngestSection,
     #[serde(default)]
@@ -224,6 +229,7 @@ struct IngestSection {
     #[serde(default)]
     tokens: Vec<String>,
     token_file: Option<PathBuf>,
+    token_env: Option<String>,
     #[serde(default)]
     allow_unauthenticated: bool,
     max_body_bytes: Option<usize>,
@@ -356,6 +362,12 @@ pub fn from_toml_text(text: &str, origin: &str, flags: &Flags) -> Result<Config,
             format!("{listen_text:?} is not an address; write it like 0.0.0.0:9798"),
         )
     })?;
+    let web = match &file.web_config_file {
+        Some(path) => {
+            WebConfig::load(path, "web_config_file").map_err(|e| format!("{origin}: {e}"))?
+        }
+        None => WebConfig::default(),
+    };
     let state_dir = file
         .state_dir
         .unwrap_or_else(|| PathBuf::from("/var/lib/brokerwatch-collector"));
@@ -377,6 +389,21 @@ pub fn from_toml_text(text: &str, origin: &str, flags: &Flags) -> Result<Config,
             text.lines()
                 .map(str::trim)
                 .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from),
+        );
+    }
+    if let Some(name) = &file.ingest.token_env {
+        let value = std::env::var(name).map_err(|_| {
+            fail(
+                "ingest.token_env",
+                format!("the environment variable {name} is not set"),
+            )
+        })?;
+        tokens.extend(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
                 .map(String::from),
         );
     }
@@ -515,7 +542,8 @@ pub fn from_toml_text(text: &str, origin: &str, flags: &Flags) -> Result<Config,
             file.evaluation_interval,
             Duration::from_secs(10),
         )?,
-        tokens,
+        tokens: tokens.into_iter().map(Secret::new).collect(),
+        web,
         allow_unauthenticated: file.ingest.allow_unauthenticated,
         max_body_bytes: file.ingest.max_body_bytes.unwrap_or(1 << 20),
         max_decoded_bytes: file.ingest.max_decoded_bytes.unwrap_or(16 << 20),
@@ -822,9 +850,28 @@ mod tests {
             path.display().to_string()
         );
         let config = from_toml_text(&text, "c", &Flags::default()).unwrap();
-        assert_eq!(config.tokens, ["abc", "def"]);
+        let exposed: Vec<&str> = config.tokens.iter().map(Secret::expose).collect();
+        assert_eq!(exposed, ["abc", "def"]);
+        assert!(
+            !format!("{config:?}").contains("abc"),
+            "a token shows in the config's Debug"
+        );
         let text = "cluster = \"p\"\n[ingest]\ntoken_file = \"/nonexistent/tokens\"\n";
         assert!(error(text)
             .starts_with("config c.toml: ingest.token_file: cannot read /nonexistent/tokens ("));
+    }
+
+    #[test]
+    fn tokens_from_the_environment_variable_the_config_names() {
+        std::env::set_var("BROKERWATCH_TEST_TOKENS_A", " ghi, jkl ,");
+        let text = "cluster = \"p\"\n[ingest]\ntokens = [\"abc\"]\ntoken_env = \"BROKERWATCH_TEST_TOKENS_A\"\n";
+        let config = from_toml_text(text, "c", &Flags::default()).unwrap();
+        let exposed: Vec<&str> = config.tokens.iter().map(Secret::expose).collect();
+        assert_eq!(exposed, ["abc", "ghi", "jkl"]);
+        let text = "cluster = \"p\"\n[ingest]\ntoken_env = \"BROKERWATCH_TEST_TOKENS_UNSET\"\n";
+        assert_eq!(
+            error(text),
+            "config c.toml: ingest.token_env: the environment variable BROKERWATCH_TEST_TOKENS_UNSET is not set"
+        );
     }
 }

@@ -567,7 +567,7 @@ pub async fn run(
         &brokerwatch_agent::config::Flags::default(),
     )?;
     let agent_config = brokerwatch_agent::config::Config {
-        collector_token: Some(TOKEN.to_owned()),
+        collector_token: Some(brokerwatch_common::Secret::new(TOKEN)),
         ..agent_config
     };
     println!("brokerwatch demo: an embedded 4-broker Kafka cluster at {bootstrap}; topic {TOPIC} with {PARTITIONS} partitions, broker 1 leading half of them; groups {GROUPS:?} (healthy, falling behind, stopping after 15 s).");

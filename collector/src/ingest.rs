@@ -4,7 +4,7 @@
 
 use std::io::Read;
 
-use brokerwatch_common::{Report, SCHEMA_VERSION};
+use brokerwatch_common::{Report, Secret, SCHEMA_VERSION};
 use serde::Deserialize;
 
 /// Why a report was refused: the HTTP status, a `reason` label for
@@ -39,7 +39,7 @@ pub const REASONS: [&str; 7] = [
 
 pub struct Limits<'a> {
     /// Accepted bearer tokens; `None` when the collector accepts anyone.
-    pub tokens: Option<&'a [String]>,
+    pub tokens: Option<&'a [Secret]>,
     pub max_decoded_bytes: usize,
 }
 
@@ -51,7 +51,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 
 pub fn check_token(
     authorization: Option<&str>,
-    tokens: Option<&[String]>,
+    tokens: Option<&[Secret]>,
 ) -> Result<(), Rejection> {
     let Some(tokens) = tokens else { return Ok(()) };
     let presented = authorization
@@ -66,7 +66,7 @@ pub fn check_token(
         })?;
     // Checks every token, again so that timing does not tell which matched.
     let matched = tokens.iter().fold(false, |found, t| {
-        found | same(t.as_bytes(), presented.as_bytes())
+        found | same(t.expose().as_bytes(), presented.as_bytes())
     });
     if matched {
         Ok(())
@@ -244,7 +244,7 @@ mod tests {
 
     #[test]
     fn tokens_are_checked() {
-        let tokens = ["alpha".to_owned(), "beta".to_owned()];
+        let tokens = [Secret::new("alpha"), Secret::new("beta")];
         assert_eq!(check_token(Some("Bearer beta"), Some(&tokens)), Ok(()));
         assert_eq!(check_token(None, None), Ok(()), "allow_unauthenticated");
         let r = check_token(None, Some(&tokens)).unwrap_err();

@@ -83,7 +83,8 @@ pub async fn run(
         Persisted::default()
     });
     let firing = state.alerts.firing().count();
-    info!(cluster = %config.cluster, state = %state_path.display(), firing, "serving http://{local} (reports at /api/v1/reports)");
+    let scheme = config.web.scheme();
+    info!(cluster = %config.cluster, state = %state_path.display(), firing, "serving {scheme}://{local} (reports at /api/v1/reports)");
 
     let metrics = CollectorMetrics::new(&config.cluster);
     let client = reqwest::Client::builder()
@@ -95,7 +96,7 @@ pub async fn run(
         Delivery {
             client,
             resend: config.resend_interval,
-            generator_url: format!("http://{local}/api/v1/alerts"),
+            generator_url: format!("{scheme}://{local}/api/v1/alerts"),
             posts: metrics.alertmanager_posts.clone(),
         },
     );
@@ -125,25 +126,29 @@ pub async fn run(
             .map_err(|e| format!("cannot start the Kafka thread: {e}"))?;
     }
     let evaluating = tokio::spawn(evaluate_forever(app.clone()));
-    let router = Router::new()
+    // Agents authenticate with their bearer token; the rest is read by
+    // people and Prometheus, behind basic auth when it is configured.
+    let web = app.config.web.clone();
+    let router = web
+        .with_basic_auth(
+            Router::new()
+                .route("/api/v1/load", get(load))
+                .route("/api/v1/alerts", get(alerts))
+                .route("/api/v1/brokers", get(brokers))
+                .route("/api/v1/replication", get(replication))
+                .route("/api/v1/consumergroups", get(consumer_groups))
+                .route("/metrics", get(metrics_text))
+                .route("/healthz", get(healthz)),
+        )
         .route("/api/v1/reports", post(receive_report))
-        .route("/api/v1/load", get(load))
-        .route("/api/v1/alerts", get(alerts))
-        .route("/api/v1/brokers", get(brokers))
-        .route("/api/v1/replication", get(replication))
-        .route("/api/v1/consumergroups", get(consumer_groups))
-        .route("/metrics", get(metrics_text))
-        .route("/healthz", get(healthz))
         .with_state(app.clone());
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = web.serve(listener, router, shutdown).await;
     evaluating.abort();
     let inner = app.lock();
     if let Err(e) = persist::save(&app.state_path, &inner.state) {
         error!("on shutdown: {e}");
     }
-    served.map_err(|e| format!("serving http://{local}: {e}"))
+    served.map_err(|e| format!("serving {scheme}://{local}: {e}"))
 }
 
 async fn evaluate_forever(app: Shared) {

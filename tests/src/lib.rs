@@ -143,13 +143,13 @@ impl Drop for Daemon {
 }
 
 /// Starts one of our daemons and returns it with the URL it logs once it
-/// serves (`serving http://...`).
+/// serves (`serving http://...` or `serving https://...`).
 pub fn start_serving(program: &Path, args: &[&str]) -> (Daemon, String) {
     let mut daemon = Daemon::start(program, args);
-    let line = daemon.wait_for_log("serving http://", Duration::from_secs(20));
+    let line = daemon.wait_for_log("serving http", Duration::from_secs(20));
     let url = line
         .split_whitespace()
-        .find(|w| w.starts_with("http://"))
+        .find(|w| w.starts_with("http://") || w.starts_with("https://"))
         .unwrap_or_else(|| panic!("no URL in the log line {line:?}"))
         .to_owned();
     (daemon, url)
@@ -280,10 +280,20 @@ pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> O
 }
 
 /// GETs a URL, retrying until it answers 200 or the timeout passes.
+/// One HTTP client for the whole test process: building one loads the
+/// system's CA certificates (hundreds of small files), reads that would
+/// otherwise show in what the page-cache tests count for this process.
+pub fn http() -> &'static reqwest::blocking::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::blocking::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(reqwest::blocking::Client::new)
+}
+
 pub fn get_when_ready(url: &str, timeout: Duration) -> String {
     let deadline = Instant::now() + timeout;
     loop {
-        match reqwest::blocking::get(url)
+        match http()
+            .get(url)
+            .send()
             .and_then(|r| r.error_for_status())
             .and_then(|r| r.text())
         {
@@ -337,4 +347,114 @@ impl Scrape {
             .filter_map(|s| Some((s.labels.get(label)?.to_owned(), Self::value(s))))
             .collect()
     }
+}
+
+/// A test PKI written into a directory: a CA, a server certificate for
+/// 127.0.0.1 and localhost, a client certificate the CA signed, and a client
+/// certificate from another CA that nobody trusts. Paths as strings, for configs.
+pub struct TestPki {
+    pub ca: String,
+    pub server_cert: String,
+    pub server_key: String,
+    pub client_cert: String,
+    pub client_key: String,
+    pub rogue_cert: String,
+    pub rogue_key: String,
+}
+
+impl TestPki {
+    pub fn create(dir: &Path) -> TestPki {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let write = |name: &str, pem: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).expect("write PEM");
+            path.to_str().expect("UTF-8 path").to_owned()
+        };
+        let authority = |name: &str| {
+            let key = KeyPair::generate().expect("key");
+            let mut params = CertificateParams::new(Vec::new()).expect("params");
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, name);
+            let cert = params.self_signed(&key).expect("CA");
+            (cert, key)
+        };
+        let (ca_cert, ca_key) = authority("brokerwatch test CA");
+        let (rogue_ca, rogue_ca_key) = authority("someone else's CA");
+        let leaf = |names: &[&str], signer: &rcgen::Certificate, signer_key: &KeyPair| {
+            let key = KeyPair::generate().expect("key");
+            let params =
+                CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+                    .expect("params");
+            let cert = params.signed_by(&key, signer, signer_key).expect("leaf");
+            (cert.pem(), key.serialize_pem())
+        };
+        let (server_cert, server_key) = leaf(&["127.0.0.1", "localhost"], &ca_cert, &ca_key);
+        let (client_cert, client_key) = leaf(&["agent-1.example"], &ca_cert, &ca_key);
+        let (rogue_cert, rogue_key) = leaf(&["intruder.example"], &rogue_ca, &rogue_ca_key);
+        TestPki {
+            ca: write("ca.pem", ca_cert.pem()),
+            server_cert: write("server.pem", server_cert),
+            server_key: write("server.key", server_key),
+            client_cert: write("client.pem", client_cert),
+            client_key: write("client.key", client_key),
+            rogue_cert: write("rogue.pem", rogue_cert),
+            rogue_key: write("rogue.key", rogue_key),
+        }
+    }
+
+    /// A blocking client trusting the test CA, presenting `identity` (cert, key) if any.
+    pub fn client(&self, identity: Option<(&str, &str)>) -> reqwest::blocking::Client {
+        let ca = std::fs::read(&self.ca).expect("CA");
+        let mut builder = reqwest::blocking::Client::builder()
+            .use_rustls_tls()
+            .timeout(Duration::from_secs(10))
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("CA PEM"));
+        if let Some((cert, key)) = identity {
+            let mut pem = std::fs::read(cert).expect("cert");
+            pem.extend(std::fs::read(key).expect("key"));
+            builder = builder.identity(reqwest::Identity::from_pem(&pem).expect("identity"));
+        }
+        builder.build().expect("client")
+    }
+}
+
+/// Pages of the file at `path` in the page cache now, from the kernel's
+/// cachestat(2) (Linux 6.5+; syscall 451 on x86_64 and arm64).
+pub fn resident_pages(path: &Path) -> u64 {
+    use std::os::fd::AsRawFd;
+    #[repr(C)]
+    struct Range {
+        offset: u64,
+        length: u64,
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    struct Stat {
+        nr_cache: u64,
+        nr_dirty: u64,
+        nr_writeback: u64,
+        nr_evicted: u64,
+        nr_recently_evicted: u64,
+    }
+    let file = std::fs::File::open(path).expect("open");
+    // Offset 0, length 0: the whole file.
+    let range = Range {
+        offset: 0,
+        length: 0,
+    };
+    let mut stat = Stat::default();
+    // SAFETY: both pointers are to live, correctly laid out structs.
+    let done = unsafe {
+        libc::syscall(
+            451,
+            file.as_raw_fd(),
+            &range as *const Range,
+            &mut stat as *mut Stat,
+            0,
+        )
+    };
+    assert_eq!(done, 0, "cachestat: {}", std::io::Error::last_os_error());
+    stat.nr_cache
 }
