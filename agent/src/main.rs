@@ -59,6 +59,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    brokerwatch_common::daemon::log_panics_as_errors();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

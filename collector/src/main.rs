@@ -128,6 +128,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    brokerwatch_common::daemon::log_panics_as_errors();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -158,6 +159,7 @@ fn run_collector(
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    brokerwatch_common::daemon::log_panics_as_errors();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

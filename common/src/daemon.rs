@@ -33,3 +33,22 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutting down");
 }
+
+/// Logs a panic as one error line through `tracing` instead of the default
+/// multi-line message: the daemons catch the few that third-party parsers
+/// raise on garbled input, and carry on.
+pub fn log_panics_as_errors() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!("internal error{location}: {}", crate::one_line(&message));
+    }));
+}

@@ -50,7 +50,9 @@ pub fn parse_stat(text: &str, ticks_per_second: u64) -> Result<CpuSeconds, Strin
         page_size: 4096,
         is_little_endian: cfg!(target_endian = "little"),
     };
-    let stats = KernelStats::from_read(text.as_bytes(), &system).map_err(|e| e.to_string())?;
+    let stats = super::with_procfs(text, true, |t| {
+        KernelStats::from_read(t.as_bytes(), &system)
+    })?;
     let t = &stats.total;
     let seconds = |ticks: u64| ticks as f64 / ticks_per_second as f64;
     Ok(CpuSeconds {

@@ -40,7 +40,7 @@ pub fn parse_diskstats(text: &str, filter: &NameFilter) -> Diskstats {
         {
             continue;
         }
-        match DiskStat::from_line(line) {
+        match super::with_procfs(line, false, DiskStat::from_line) {
             Ok(disk) => parsed.disks.push(disk),
             Err(e) => parsed.garbled.push(format!(
                 "line {}: {} ({:?})",

@@ -6,7 +6,7 @@ use procfs::{FromRead, Meminfo};
 
 /// Parses /proc/meminfo (the kernel's kB are KiB; values come out in bytes).
 pub fn parse_meminfo(text: &str) -> Result<MemoryReport, String> {
-    let m = Meminfo::from_read(text.as_bytes()).map_err(|e| e.to_string())?;
+    let m = super::with_procfs(text, true, |t| Meminfo::from_read(t.as_bytes()))?;
     Ok(MemoryReport {
         total_bytes: m.mem_total,
         // Kernels before 3.14 lack MemAvailable; free + page cache is the

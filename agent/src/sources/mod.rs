@@ -18,6 +18,26 @@ pub mod tcp;
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// Runs one of procfs's parsers on kernel text. procfs 0.18 panics on some
+/// garbled input (a cut-short line, a multi-byte character where it slices;
+/// found by tests/parsers_fuzz.rs): kernel files of these formats are ASCII,
+/// so other text is refused before, and a panic left is turned into an error
+/// rather than taking the agent down. `ascii_only` is false for files that
+/// hold names (devices, interfaces), which may not be ASCII.
+pub fn with_procfs<T>(
+    text: &str,
+    ascii_only: bool,
+    parse: impl FnOnce(&str) -> Result<T, procfs::ProcError>,
+) -> Result<T, String> {
+    if ascii_only && !text.is_ascii() {
+        return Err("garbled: holds bytes that are not ASCII".into());
+    }
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse(text))) {
+        Ok(parsed) => parsed.map_err(|e| brokerwatch_common::one_line(&e.to_string())),
+        Err(_) => Err("garbled: procfs could not parse it".into()),
+    }
+}
+
 /// Where the kernel's files are: `/proc` and `/sys` on a host, or their
 /// bind-mounts (e.g. `/host/proc`) when the agent runs in a container.
 #[derive(Debug, Clone)]

@@ -17,7 +17,9 @@ pub struct Interface {
 
 /// Parses /proc/net/dev into the accepted interfaces, sorted by name.
 pub fn parse_net_dev(text: &str, filter: &NameFilter) -> Result<Vec<DeviceStatus>, String> {
-    let all = InterfaceDeviceStatus::from_read(text.as_bytes()).map_err(|e| e.to_string())?;
+    let all = super::with_procfs(text, false, |t| {
+        InterfaceDeviceStatus::from_read(t.as_bytes())
+    })?;
     let mut kept: Vec<DeviceStatus> = all
         .0
         .into_values()

@@ -95,11 +95,29 @@ pub fn read_process(
     page_size: u64,
 ) -> Result<BrokerProcessReport, SourceError> {
     let dir = proc.join(pid.to_string());
+    // procfs 0.18 panics on some garbled /proc/PID files (a cut-short stat
+    // line, a multi-byte character in io; found by tests/parsers_fuzz.rs):
+    // such a file is an error here, not a crash of the agent.
+    std::panic::catch_unwind(|| read_process_files(&dir, pid, ticks_per_second, page_size))
+        .unwrap_or_else(|_| {
+            Err(SourceError::Parse {
+                path: dir.clone(),
+                reason: "garbled: procfs could not parse the process's files".into(),
+            })
+        })
+}
+
+fn read_process_files(
+    dir: &Path,
+    pid: i32,
+    ticks_per_second: u64,
+    page_size: u64,
+) -> Result<BrokerProcessReport, SourceError> {
     let failed = |what: &str, e: procfs::ProcError| SourceError::Read {
         path: dir.join(what),
-        reason: e.to_string(),
+        reason: brokerwatch_common::one_line(&e.to_string()),
     };
-    let process = Process::new_with_root(dir.clone()).map_err(|e| failed("", e))?;
+    let process = Process::new_with_root(dir.to_path_buf()).map_err(|e| failed("", e))?;
     let stat = process.stat().map_err(|e| failed("stat", e))?;
     let max_fds = process
         .limits()
@@ -112,8 +130,8 @@ pub fn read_process(
     let io = process.io().ok();
     Ok(BrokerProcessReport {
         pid,
-        cpu_seconds: (stat.utime + stat.stime) as f64 / ticks_per_second as f64,
-        resident_memory_bytes: stat.rss * page_size,
+        cpu_seconds: (stat.utime as f64 + stat.stime as f64) / ticks_per_second as f64,
+        resident_memory_bytes: stat.rss.saturating_mul(page_size),
         threads: stat.num_threads.max(0) as u64,
         open_fds: process.fd_count().map_err(|e| failed("fd", e))? as u64,
         max_fds,
