@@ -15,7 +15,7 @@ use crate::model::lag::{LagRules, Status};
 use crate::model::load::{default_weights, Weights, METRICS};
 
 /// The collector's alerts, each configurable under `[rules.NAME]`.
-pub const RULES: [&str; 13] = [
+pub const RULES: [&str; 14] = [
     "KafkaBrokerLoadDeviation",
     "KafkaClusterLoadImbalance",
     "KafkaBrokerDiskImbalance",
@@ -23,6 +23,7 @@ pub const RULES: [&str; 13] = [
     "KafkaHostDiskSaturated",
     "KafkaHostIowaitHigh",
     "KafkaHostNetworkSaturated",
+    "KafkaPageCacheHitRatioLow",
     "KafkaUnderReplicatedPartitions",
     "KafkaOfflinePartitions",
     "KafkaUnderMinIsrPartitions",
@@ -68,6 +69,7 @@ fn rule_defaults(name: &str) -> (Duration, Severity, Option<f64>) {
         "KafkaHostDiskSaturated" => (minutes(10), Severity::Warning, Some(0.90)),
         "KafkaHostIowaitHigh" => (minutes(10), Severity::Warning, Some(0.25)),
         "KafkaHostNetworkSaturated" => (minutes(5), Severity::Warning, Some(0.80)),
+        "KafkaPageCacheHitRatioLow" => (minutes(10), Severity::Warning, Some(0.80)),
         "KafkaUnderReplicatedPartitions" => (minutes(1), Severity::Critical, None),
         "KafkaOfflinePartitions" => (minutes(1), Severity::Critical, None),
         "KafkaUnderMinIsrPartitions" => (minutes(1), Severity::Critical, None),
@@ -712,7 +714,7 @@ mod tests {
         assert_eq!(config.window, Duration::from_secs(300));
         assert_eq!(config.deviation, 0.10);
         assert_eq!(config.weights.len(), 11);
-        assert_eq!(config.rules.len(), 13);
+        assert_eq!(config.rules.len(), 14);
         assert!(config.kafka.is_none());
         assert_eq!(
             config.rule("KafkaPreferredLeaderImbalance").threshold,

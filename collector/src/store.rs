@@ -8,6 +8,9 @@ use std::collections::{BTreeMap, VecDeque};
 use brokerwatch_common::Report;
 use statrs::statistics::{Data, Median};
 
+/// The series of the page-cache hit ratio.
+pub const PAGE_CACHE_HIT: &str = "page_cache_hit";
+
 /// The series a report feeds: the broker's load metrics, and per disk and
 /// per interface the figures the host rules and the disk model use.
 pub fn series(report: &Report) -> Vec<(String, f64)> {
@@ -19,6 +22,13 @@ pub fn series(report: &Report) -> Vec<(String, f64)> {
             cpu.utilization_ratio * f64::from(cpu.cpus),
         ));
         out.push(("iowait".to_owned(), cpu.iowait_ratio));
+    }
+    // The exact method where the agent runs it, else the estimate.
+    if let Some(ratio) = host
+        .page_cache_hit_ratio_ebpf
+        .or(host.page_cache_hit_ratio_estimate)
+    {
+        out.push((PAGE_CACHE_HIT.to_owned(), ratio));
     }
     if !host.disks.is_empty() {
         out.push((

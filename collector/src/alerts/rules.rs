@@ -11,7 +11,7 @@ use crate::model::cluster::ClusterLoad;
 use crate::model::lag::{GroupLag, Status};
 use crate::model::load::{GroupLoad, MemberLoad};
 use crate::model::replication::ReplicationFacts;
-use crate::store::Store;
+use crate::store::{Store, PAGE_CACHE_HIT};
 
 fn percent(ratio: f64) -> String {
     format!("{:.1}%", ratio * 100.0)
@@ -248,6 +248,19 @@ pub fn verdicts(
                     format!("Link {interface} of broker {broker} runs at {} of its speed", percent(value)),
                     format!(
                         "Median utilization of the busier direction over the window is {} (limit {}). Consumers and followers of broker {broker} will lag; move leaders off it or add bandwidth.",
+                        percent(value),
+                        percent(limit)
+                    ),
+                );
+            } else if name == PAGE_CACHE_HIT {
+                let limit = threshold("KafkaPageCacheHitRatioLow");
+                j.judge(
+                    "KafkaPageCacheHitRatioLow",
+                    &[("broker", broker.to_string())],
+                    value < limit,
+                    format!("Broker {broker} serves only {} of its reads from the page cache", percent(value)),
+                    format!(
+                        "Median page-cache hit ratio over the window is {} (limit {}): consumers or followers of broker {broker} are reading from disk. Look for lagging consumers reading old data, and at the memory left for the page cache and the disk %util of broker {broker}.",
                         percent(value),
                         percent(limit)
                     ),
@@ -500,6 +513,36 @@ mod tests {
         assert!(verdicts
             .iter()
             .all(|v| v.labels["alertname"] != "KafkaHostIowaitHigh"));
+    }
+
+    #[test]
+    fn a_low_page_cache_hit_ratio_fires_preferring_the_ebpf_method() {
+        let config = config();
+        let mut store = Store::new(300.0);
+        // Broker 1: ebpf says 55 %, the estimate 95 %: the exact method wins.
+        let mut cold = report(1, 1.0);
+        cold.host.page_cache_hit_ratio_ebpf = Some(0.55);
+        cold.host.page_cache_hit_ratio_estimate = Some(0.95);
+        // Broker 2: only the estimate, 97 %. Broker 3: neither: no verdict.
+        let mut warm = report(2, 1.0);
+        warm.host.page_cache_hit_ratio_estimate = Some(0.97);
+        for r in [cold, warm, report(3, 1.0)] {
+            store.insert(r, 1000.0);
+        }
+        let last_seen = BTreeMap::from([(1, 1000.0), (2, 1000.0), (3, 1000.0)]);
+        let load = cluster_load(&config, &store, &BTreeSet::new(), 1000.0, None);
+        let verdicts = verdicts(&config, &load, &store, &last_seen, 1000.0);
+        let low = find(&verdicts, "KafkaPageCacheHitRatioLow", &[("broker", "1")]);
+        assert!(low.active);
+        assert_eq!(
+            low.annotations["summary"],
+            "Broker 1 serves only 55.0% of its reads from the page cache"
+        );
+        assert!(!find(&verdicts, "KafkaPageCacheHitRatioLow", &[("broker", "2")]).active);
+        assert!(verdicts
+            .iter()
+            .all(|v| !(v.labels["alertname"] == "KafkaPageCacheHitRatioLow"
+                && v.labels["broker"] == "3")));
     }
 
     #[test]
