@@ -15,7 +15,7 @@ use crate::model::lag::{LagRules, Status};
 use crate::model::load::{default_weights, Weights, METRICS};
 
 /// The collector's alerts, each configurable under `[rules.NAME]`.
-pub const RULES: [&str; 14] = [
+pub const RULES: [&str; 15] = [
     "KafkaBrokerLoadDeviation",
     "KafkaClusterLoadImbalance",
     "KafkaBrokerDiskImbalance",
@@ -30,6 +30,7 @@ pub const RULES: [&str; 14] = [
     "KafkaPreferredLeaderImbalance",
     "KafkaBrokerDown",
     "KafkaConsumerGroupLag",
+    "KafkaClusterUnreachable",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, PartialOrd, Ord)]
@@ -77,6 +78,7 @@ fn rule_defaults(name: &str) -> (Duration, Severity, Option<f64>) {
         "KafkaPreferredLeaderImbalance" => (minutes(10), Severity::Warning, Some(0.10)),
         "KafkaBrokerDown" => (minutes(1), Severity::Critical, None),
         "KafkaConsumerGroupLag" => (minutes(5), Severity::Warning, None),
+        "KafkaClusterUnreachable" => (minutes(1), Severity::Critical, None),
         _ => unreachable!("only names from RULES"),
     }
 }
@@ -714,7 +716,7 @@ mod tests {
         assert_eq!(config.window, Duration::from_secs(300));
         assert_eq!(config.deviation, 0.10);
         assert_eq!(config.weights.len(), 11);
-        assert_eq!(config.rules.len(), 14);
+        assert_eq!(config.rules.len(), 15);
         assert!(config.kafka.is_none());
         assert_eq!(
             config.rule("KafkaPreferredLeaderImbalance").threshold,

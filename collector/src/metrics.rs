@@ -306,9 +306,12 @@ impl CollectorMetrics {
 
     /// Replaces the replication and consumer-group series: `replication` is
     /// the latest analysis and its age in seconds.
+    /// The cluster's series: the metadata's age whenever there is one, the
+    /// replication and lag series only from fresh data.
     pub fn record_cluster(
         &self,
-        replication: Option<(f64, &ReplicationFacts)>,
+        metadata_age: Option<f64>,
+        fresh_replication: Option<&ReplicationFacts>,
         groups: &[GroupLag],
     ) {
         let g = &self.cluster;
@@ -329,9 +332,11 @@ impl CollectorMetrics {
         ] {
             vec.reset();
         }
-        if let Some((age, facts)) = replication {
-            let none: [&str; 0] = [];
+        let none: [&str; 0] = [];
+        if let Some(age) = metadata_age {
             g.metadata_age.with_label_values(&none).set(age);
+        }
+        if let Some(facts) = fresh_replication {
             g.urp_total
                 .with_label_values(&none)
                 .set(facts.under_replicated as f64);

@@ -32,10 +32,20 @@ use crate::model::LoadView;
 use crate::persist::{self, Persisted};
 use crate::store::Store;
 
+/// Unix seconds, read off the monotonic clock from the wall time at start:
+/// a step of the system clock (NTP stepping after a VM resumes, someone's
+/// `date -s`) must not make every agent look silent or fresh at once, nor
+/// age the cluster's metadata by an hour. Within a run, durations are
+/// monotonic; the wall time is taken again at the next start.
 pub fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
+    static ANCHOR: std::sync::OnceLock<(Instant, f64)> = std::sync::OnceLock::new();
+    let (at, wall) = ANCHOR.get_or_init(|| {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        (Instant::now(), wall)
+    });
+    wall + at.elapsed().as_secs_f64()
 }
 
 struct Inner {
@@ -50,6 +60,10 @@ struct Inner {
     groups: Vec<GroupLag>,
     /// Why the last request to the cluster failed, while it does.
     kafka_error: Option<String>,
+    /// When the consumer groups' offsets were last read (Unix seconds).
+    offsets_at: Option<f64>,
+    /// When this run started, for a cluster that never answered.
+    started_at: f64,
     /// Whether the last write of the state file failed (to log once per change).
     state_write_failing: bool,
 }
@@ -110,6 +124,8 @@ pub async fn run(
             lag: BTreeMap::new(),
             groups: Vec::new(),
             kafka_error: None,
+            offsets_at: None,
+            started_at: unix_now(),
             state_write_failing: false,
         }),
         state_path,
@@ -168,16 +184,35 @@ fn evaluate(app: &App, now: f64) {
     let mut guard = app.lock();
     let inner = &mut *guard;
     let known: BTreeSet<i32> = inner.state.last_report.keys().copied().collect();
-    // Metadata older than three refreshes is not reported as fresh.
-    let fresh_replication = config.kafka.as_ref().and_then(|kafka| {
-        let (at, facts) = inner.replication.as_ref()?;
-        (now - at <= 3.0 * kafka.metadata_interval.as_secs_f64()).then_some(facts)
+    // Metadata older than three refreshes, and offsets older than three
+    // fetches, are not reported as fresh: their alerts wait and their series
+    // are withheld, and KafkaClusterUnreachable says why.
+    let metadata_age = inner.replication.as_ref().map(|(at, _)| now - at);
+    let kafka_health = config.kafka.as_ref().map(|kafka| {
+        let stale_after = 3.0 * kafka.metadata_interval.as_secs_f64();
+        let age = metadata_age.unwrap_or(now - inner.started_at);
+        rules::KafkaHealth {
+            stale_for_seconds: (age > stale_after).then_some(age),
+            error: inner.kafka_error.clone(),
+        }
     });
+    let fresh_replication = kafka_health
+        .as_ref()
+        .filter(|health| health.stale_for_seconds.is_none())
+        .and_then(|_| inner.replication.as_ref().map(|(_, facts)| facts));
+    let offsets_fresh = inner
+        .offsets_at
+        .is_some_and(|at| now - at <= 3.0 * config.consumer_groups.fetch_interval.as_secs_f64());
     let load = cluster_load(config, &inner.store, &known, now, fresh_replication);
-    inner.groups = evaluate_groups(&inner.lag, &config.consumer_groups.rules);
+    inner.groups = if offsets_fresh {
+        evaluate_groups(&inner.lag, &config.consumer_groups.rules)
+    } else {
+        Vec::new()
+    };
     let mut verdicts = rules::verdicts(config, &load, &inner.store, &inner.state.last_report, now);
     verdicts.extend(rules::cluster_verdicts(
         config,
+        kafka_health.as_ref(),
         fresh_replication,
         &inner.groups,
     ));
@@ -221,13 +256,8 @@ fn evaluate(app: &App, now: f64) {
     }
     app.metrics
         .record(&load, &inner.state.last_report, &inner.state.alerts);
-    app.metrics.record_cluster(
-        inner
-            .replication
-            .as_ref()
-            .map(|(at, facts)| (now - at, facts)),
-        &inner.groups,
-    );
+    app.metrics
+        .record_cluster(metadata_age, fresh_replication, &inner.groups);
     app.metrics
         .evaluation_duration
         .set(started.elapsed().as_secs_f64());
@@ -353,8 +383,8 @@ fn fetch_offsets(
     let ends: std::collections::HashMap<crate::kafka::PartitionKey, i64> =
         kafka.end_offsets(partitions)?.into_iter().collect();
     let at = unix_now();
-    for group in groups {
-        let committed = kafka.committed(&group, partitions)?;
+    for group in &groups {
+        let committed = kafka.committed(group, partitions)?;
         let mut inner = app.lock();
         for (key, offset) in committed {
             if let Some(&end) = ends.get(&key) {
@@ -371,6 +401,7 @@ fn fetch_offsets(
             }
         }
     }
+    app.lock().offsets_at = Some(at);
     Ok(())
 }
 
@@ -515,6 +546,8 @@ async fn replication(State(app): State<Shared>) -> Json<serde_json::Value> {
         }
         Some((at, facts)) => serde_json::json!({
             "age_seconds": now - at,
+            // Older than three refreshes: shown for reference, alerts and series wait.
+            "stale": app.config.kafka.as_ref().is_some_and(|k| now - at > 3.0 * k.metadata_interval.as_secs_f64()),
             "error": inner.kafka_error,
             "partitions": facts.partitions,
             "under_replicated": facts.under_replicated,

@@ -284,10 +284,20 @@ pub fn verdicts(
     j.verdicts
 }
 
-/// The cluster's own state: replication health (when the metadata is fresh)
-/// and consumer groups.
+/// Whether the collector can read the cluster: how long its metadata has
+/// been stale (or missing since start), past `stale_after`, and the last error.
+#[derive(Debug, Clone, Default)]
+pub struct KafkaHealth {
+    pub stale_for_seconds: Option<f64>,
+    pub error: Option<String>,
+}
+
+/// The cluster's own state: whether it can be read at all, replication
+/// health (when the metadata is fresh) and consumer groups (when their
+/// offsets are).
 pub fn cluster_verdicts(
     config: &Config,
+    kafka: Option<&KafkaHealth>,
     replication: Option<&ReplicationFacts>,
     groups: &[GroupLag],
 ) -> Vec<Verdict> {
@@ -295,6 +305,23 @@ pub fn cluster_verdicts(
         config,
         verdicts: Vec::new(),
     };
+    if let Some(health) = kafka {
+        let cluster = config.cluster.clone();
+        let stale = health.stale_for_seconds.unwrap_or(0.0);
+        j.judge(
+            "KafkaClusterUnreachable",
+            &[],
+            health.stale_for_seconds.is_some(),
+            format!(
+                "The collector cannot read cluster {cluster}'s metadata (stale for {})",
+                humantime::format_duration(std::time::Duration::from_secs(stale.max(0.0) as u64))
+            ),
+            format!(
+                "Replication and consumer-lag alerts of {cluster} are on hold and their series withheld until the cluster answers again; last error: {}. Check the collector's [kafka.properties] (bootstrap.servers, SASL/SSL) and that the brokers are reachable from the collector's host.",
+                health.error.as_deref().unwrap_or("none recorded")
+            ),
+        );
+    }
     if let Some(facts) = replication {
         replication_verdicts(&mut j, facts);
     }
@@ -516,6 +543,28 @@ mod tests {
     }
 
     #[test]
+    fn an_unreachable_cluster_is_an_alert_of_its_own_naming_the_error() {
+        let config = config();
+        let stale = KafkaHealth {
+            stale_for_seconds: Some(185.0),
+            error: Some("kafka metadata: Local: Broker transport failure".into()),
+        };
+        let verdicts = cluster_verdicts(&config, Some(&stale), None, &[]);
+        let unreachable = find(&verdicts, "KafkaClusterUnreachable", &[]);
+        assert!(unreachable.active);
+        assert_eq!(unreachable.labels["severity"], "critical");
+        assert_eq!(
+            unreachable.annotations["summary"],
+            "The collector cannot read cluster prod's metadata (stale for 3m 5s)"
+        );
+        assert!(unreachable.annotations["description"].contains("Broker transport failure"));
+        let fresh = cluster_verdicts(&config, Some(&KafkaHealth::default()), None, &[]);
+        assert!(!find(&fresh, "KafkaClusterUnreachable", &[]).active);
+        // Without [kafka], no verdict at all.
+        assert!(cluster_verdicts(&config, None, None, &[]).is_empty());
+    }
+
+    #[test]
     fn a_low_page_cache_hit_ratio_fires_preferring_the_ebpf_method() {
         let config = config();
         let mut store = Store::new(300.0);
@@ -613,7 +662,7 @@ mod tests {
             ])],
         };
         let facts = analyze(&faulty, &BTreeSet::from([1, 2, 3, 4]));
-        let verdicts = cluster_verdicts(&config, Some(&facts), &[]);
+        let verdicts = cluster_verdicts(&config, None, Some(&facts), &[]);
         let urp = find(&verdicts, "KafkaUnderReplicatedPartitions", &[]);
         assert!(urp.active);
         assert_eq!(urp.labels["severity"], "critical");
@@ -656,7 +705,7 @@ mod tests {
         moving.topics[0].partitions[1] = partition(1, 2, &[2, 3, 1], &[2, 3, 1]);
         let facts = analyze(&moving, &BTreeSet::new());
         let urp = find(
-            &cluster_verdicts(&config, Some(&facts), &[]),
+            &cluster_verdicts(&config, None, Some(&facts), &[]),
             "KafkaUnderReplicatedPartitions",
             &[],
         )
@@ -665,7 +714,7 @@ mod tests {
         assert!(urp.annotations["description"].contains("1 more are in partitions with extra replicas (orders 1): a reassignment is probably running"));
         // Leader imbalance: broker 1 prefers orders/0 and orders/2 but leads one.
         let imbalance = find(
-            &cluster_verdicts(&config, Some(&facts), &[]),
+            &cluster_verdicts(&config, None, Some(&facts), &[]),
             "KafkaPreferredLeaderImbalance",
             &[("broker", "1")],
         )
@@ -697,6 +746,7 @@ mod tests {
         };
         let verdicts = cluster_verdicts(
             &config,
+            None,
             None,
             &[
                 group("stopped", Status::Stop, 500),
