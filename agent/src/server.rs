@@ -22,6 +22,9 @@ use crate::push::{push_forever, Destination, Outbox};
 use crate::sources::pagecache_ebpf::PageCacheProbe;
 use crate::sources::{broker_metrics, SourceError};
 
+/// How long buffered reports may take to reach the collector on shutdown.
+const SHUTDOWN_DELIVERY: Duration = Duration::from_secs(5);
+
 #[derive(Clone)]
 struct Shared {
     metrics: AgentMetrics,
@@ -53,6 +56,7 @@ pub async fn run(
         outbox
     });
     let web = config.web.clone();
+    let outbox_at_exit = outbox.clone();
     let collecting = tokio::spawn(collect_forever(config, shared.clone(), outbox));
     let app = web.with_basic_auth(
         Router::new()
@@ -63,6 +67,21 @@ pub async fn run(
     );
     let served = web.serve(listener, app, shutdown).await;
     collecting.abort();
+    if let Some(outbox) = &outbox_at_exit {
+        // Reports in flight or buffered get a last chance to reach the collector.
+        let deadline = Instant::now() + SHUTDOWN_DELIVERY;
+        while outbox.backlog() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        match outbox.backlog() {
+            0 => info!("every report delivered; stopped"),
+            left => warn!(
+                left,
+                "on shutdown: reports the collector did not take in {} are dropped",
+                humantime::format_duration(SHUTDOWN_DELIVERY)
+            ),
+        }
+    }
     served.map_err(|e| format!("serving {scheme}://{local}: {e}"))
 }
 

@@ -67,6 +67,7 @@ pub struct CollectorMetrics {
     pub reports_received: IntCounter,
     pub reports_rejected: IntCounterVec,
     pub alertmanager_posts: IntCounterVec,
+    pub alertmanager_dropped: IntCounterVec,
     pub state_write_errors: IntCounter,
     pub state_writable: IntGauge,
     pub evaluation_duration: prometheus::Gauge,
@@ -205,6 +206,13 @@ impl CollectorMetrics {
                 "brokerwatch_collector_alertmanager_posts_total",
                 "Posts to Alertmanager, by result.",
                 &["alertmanager", "result"],
+            ),
+            alertmanager_dropped: counter(
+                &r,
+                c,
+                "brokerwatch_collector_alertmanager_dropped_alerts_total",
+                "Alerts an Alertmanager saw firing that left the alert book before their resolution reached it (it resolves them at their endsAt).",
+                &["alertmanager"],
             ),
             state_write_errors: single(
                 "brokerwatch_collector_state_write_errors_total",

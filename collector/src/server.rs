@@ -48,6 +48,9 @@ pub fn unix_now() -> f64 {
     wall + at.elapsed().as_secs_f64()
 }
 
+/// How long the last deliveries may take on shutdown (systemd waits 15 s).
+const SHUTDOWN_DELIVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 struct Inner {
     store: Store,
     state: Persisted,
@@ -112,6 +115,7 @@ pub async fn run(
             resend: config.resend_interval,
             generator_url: format!("{scheme}://{local}/api/v1/alerts"),
             posts: metrics.alertmanager_posts.clone(),
+            dropped: metrics.alertmanager_dropped.clone(),
         },
     );
     notifier.publish(&state.alerts);
@@ -160,9 +164,20 @@ pub async fn run(
         .with_state(app.clone());
     let served = web.serve(listener, router, shutdown).await;
     evaluating.abort();
-    let inner = app.lock();
-    if let Err(e) = persist::save(&app.state_path, &inner.state) {
-        error!("on shutdown: {e}");
+    {
+        let inner = app.lock();
+        if let Err(e) = persist::save(&app.state_path, &inner.state) {
+            error!("on shutdown: {e}");
+        }
+        app.notifier.publish(&inner.state.alerts);
+    }
+    // Deliveries in flight finish, or give up after a bound: what did not
+    // reach an Alertmanager is in the state file for the next start.
+    let missed = app.notifier.flush(SHUTDOWN_DELIVERY).await;
+    if missed > 0 {
+        warn!(missed, "on shutdown: the latest alerts did not reach every Alertmanager in {}; they are in the state file and are sent at the next start", humantime::format_duration(SHUTDOWN_DELIVERY));
+    } else {
+        info!("state saved and alerts delivered; stopped");
     }
     served.map_err(|e| format!("serving {scheme}://{local}: {e}"))
 }

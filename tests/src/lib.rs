@@ -91,6 +91,24 @@ impl Daemon {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM, as systemd stops it; returns how it exited, or `None` if it
+    /// had not within `timeout` (it is then killed).
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill_hard();
+        None
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

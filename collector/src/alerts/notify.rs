@@ -7,8 +7,15 @@
 //! resolved ones with `endsAt` = when they resolved, for as long as the
 //! resolved retention keeps them. An Alertmanager that is down is retried
 //! with backoff; evaluation only replaces the set and never waits on it.
+//!
+//! So what waits for an Alertmanager that is down is the latest set, bounded
+//! by the alert book (one alert per rule and subject; resolved ones kept for
+//! the resolved retention), not a queue of every change. An alert that this
+//! Alertmanager saw firing and that left the book before its resolution
+//! could be delivered is counted as dropped (Alertmanager still resolves it
+//! by itself at its `endsAt`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -72,24 +79,39 @@ pub struct Delivery {
     pub generator_url: String,
     /// `brokerwatch_collector_alertmanager_posts_total{alertmanager,result}`.
     pub posts: IntCounterVec,
+    /// `brokerwatch_collector_alertmanager_dropped_alerts_total{alertmanager}`.
+    pub dropped: IntCounterVec,
+}
+
+/// One version of the set every Alertmanager should hold.
+#[derive(Default)]
+struct AlertSet {
+    version: u64,
+    alerts: Vec<Alert>,
 }
 
 /// Hands the current alert set to one delivery task per Alertmanager.
 pub struct Notifier {
-    current: watch::Sender<Arc<Vec<Alert>>>,
+    current: watch::Sender<Arc<AlertSet>>,
+    /// Per Alertmanager, the last version it took.
+    delivered: Vec<watch::Receiver<u64>>,
 }
 
 impl Notifier {
     pub fn start(urls: &[String], delivery: Delivery) -> Notifier {
-        let (current, _) = watch::channel(Arc::new(Vec::new()));
+        let (current, _) = watch::channel(Arc::new(AlertSet::default()));
+        let mut delivered = Vec::new();
         for url in urls {
+            let (took, receiver) = watch::channel(0);
+            delivered.push(receiver);
             tokio::spawn(deliver_forever(
                 url.clone(),
                 current.subscribe(),
+                took,
                 delivery.clone(),
             ));
         }
-        Notifier { current }
+        Notifier { current, delivered }
     }
 
     /// Replaces the set every Alertmanager should hold; never blocks.
@@ -100,13 +122,54 @@ impl Notifier {
             .filter(|a| a.phase != Phase::Pending)
             .cloned()
             .collect();
-        self.current.send_replace(Arc::new(alerts));
+        let version = self.current.borrow().version + 1;
+        self.current
+            .send_replace(Arc::new(AlertSet { version, alerts }));
+    }
+
+    /// Waits, up to `timeout`, until every Alertmanager took the latest set
+    /// (on shutdown: in-flight deliveries finish). Returns how many did not.
+    pub async fn flush(&self, timeout: Duration) -> usize {
+        let target = self.current.borrow().version;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut missed = 0;
+        for delivered in &self.delivered {
+            let mut delivered = delivered.clone();
+            let took =
+                tokio::time::timeout_at(deadline, delivered.wait_for(|v| *v >= target)).await;
+            if !matches!(took, Ok(Ok(_))) {
+                missed += 1;
+            }
+        }
+        missed
+    }
+}
+
+/// Counts (and forgets) the alerts this Alertmanager last took as firing
+/// that are no longer in `body`: their resolution will never reach it.
+fn count_lost(
+    delivery: &Delivery,
+    url: &str,
+    seen_firing: &mut BTreeSet<BTreeMap<String, String>>,
+    body: &[PostableAlert],
+) {
+    let now_in: BTreeSet<&BTreeMap<String, String>> = body.iter().map(|a| &a.labels).collect();
+    let before = seen_firing.len();
+    seen_firing.retain(|labels| now_in.contains(labels));
+    let lost = before - seen_firing.len();
+    if lost > 0 {
+        warn!(alertmanager = %url, lost, "alerts left the book before their resolution reached this Alertmanager; it resolves them at their endsAt");
+        delivery
+            .dropped
+            .with_label_values(&[url])
+            .inc_by(lost as u64);
     }
 }
 
 async fn deliver_forever(
     url: String,
-    mut current: watch::Receiver<Arc<Vec<Alert>>>,
+    mut current: watch::Receiver<Arc<AlertSet>>,
+    took: watch::Sender<u64>,
     delivery: Delivery,
 ) {
     const FIRST_RETRY: Duration = Duration::from_millis(500);
@@ -114,15 +177,21 @@ async fn deliver_forever(
     let endpoint = format!("{url}/api/v2/alerts");
     let mut retry = FIRST_RETRY;
     let mut failing = false;
+    // Alerts this Alertmanager last took as firing, by labels.
+    let mut seen_firing: BTreeSet<BTreeMap<String, String>> = BTreeSet::new();
     loop {
-        let alerts = current.borrow_and_update().clone();
+        let set = current.borrow_and_update().clone();
         let body = postable(
-            &alerts,
+            &set.alerts,
             crate::server::unix_now(),
             delivery.resend.as_secs_f64(),
             &delivery.generator_url,
         );
         if body.is_empty() {
+            // Nothing to send: what this Alertmanager last saw firing left
+            // the book without its resolution reaching it.
+            count_lost(&delivery, &url, &mut seen_firing, &body);
+            took.send_replace(set.version);
             if current.changed().await.is_err() {
                 return; // the collector is shutting down
             }
@@ -138,6 +207,14 @@ async fn deliver_forever(
         match sent {
             Ok(_) => {
                 delivery.posts.with_label_values(&[&url, "ok"]).inc();
+                took.send_replace(set.version);
+                count_lost(&delivery, &url, &mut seen_firing, &body);
+                seen_firing = set
+                    .alerts
+                    .iter()
+                    .filter(|a| a.phase == Phase::Firing)
+                    .map(|a| a.labels.clone())
+                    .collect();
                 if failing {
                     info!(alertmanager = %url, alerts = body.len(), "Alertmanager reachable again; alerts delivered");
                 }
