@@ -146,7 +146,7 @@ fn alertmanager_slow_then_back_gets_the_alert_once_and_lost_resolutions_are_coun
     let port = free_port();
     let hang = hanging_server(TcpListener::bind(("127.0.0.1", port)).unwrap());
     let state = tempfile::tempdir().unwrap();
-    let (mut collector, url) = start_collector(&format!(
+    let (collector, url) = start_collector(&format!(
         r#"cluster = "faults"
 listen = "127.0.0.1:0"
 state_dir = {:?}
