@@ -6,6 +6,10 @@
 //! interval rather than per scrape, so it runs with an interval equal to the
 //! scrape period: one collection per scrape, the same work node_exporter does.
 //!
+//! The agent is measured twice: on the same ground (the host side alone: no
+//! broker process search, no eBPF page-cache probe), which the target is
+//! about, and with its defaults (both on), for the figures an operator gets.
+//!
 //! Each target is scraped over one kept-alive connection, as Prometheus does.
 //! Prints whole-process CPU time (utime + stime from /proc/PID/stat, all
 //! threads) per scrape and peak RSS (VmHWM). Scrapes and pace can be set with
@@ -73,20 +77,35 @@ fn main() {
             "--collector.filefd",
         ],
     );
+    let agent_binary = std::path::Path::new(env!("CARGO_BIN_EXE_brokerwatch-agent"));
+    let interval = format!("{}ms", period.as_millis());
+    // The same ground as node_exporter's collectors: the host side alone.
+    let config = tempfile::NamedTempFile::new().expect("config");
+    std::fs::write(
+        config.path(),
+        "[broker]\nenabled = false\n[page_cache]\nebpf = false\n",
+    )
+    .expect("config");
     let (agent, agent_url) = start_agent(
-        std::path::Path::new(env!("CARGO_BIN_EXE_brokerwatch-agent")),
+        agent_binary,
         &[
+            "--config",
+            config.path().to_str().expect("UTF-8 path"),
             "--broker-id",
             "1",
             "--interval",
-            &format!("{}ms", period.as_millis()),
+            &interval,
         ],
     );
+    // And as installed: looking for the broker process, and the ebpf
+    // page-cache probe attached (when the bench may load it).
+    let (full, full_url) =
+        start_agent(agent_binary, &["--broker-id", "2", "--interval", &interval]);
     let node_url = format!("http://127.0.0.1:{node_port}/metrics");
 
     let mut measured = [
         Measured {
-            name: "brokerwatch-agent",
+            name: "agent, host side",
             pid: agent.pid(),
             url: agent_url,
             cpu_start: 0.0,
@@ -96,6 +115,13 @@ fn main() {
             name: "node_exporter",
             pid: node.pid(),
             url: node_url,
+            cpu_start: 0.0,
+            bytes: 0,
+        },
+        Measured {
+            name: "agent, defaults",
+            pid: full.pid(),
+            url: full_url,
             cpu_start: 0.0,
             bytes: 0,
         },
@@ -150,7 +176,7 @@ fn main() {
         );
     }
     println!(
-        "agent CPU per scrape / node_exporter's: {:.3} (target at most 0.25); agent peak RSS target under 10 MiB",
+        "agent (host side) CPU per scrape / node_exporter's: {:.3} (target at most 0.25); agent peak RSS target under 10 MiB",
         per_scrape[0] / per_scrape[1]
     );
 }

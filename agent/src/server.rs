@@ -98,6 +98,12 @@ async fn collect_forever(config: Config, shared: Shared, outbox: Option<Outbox>)
     }
     if let Some(scope) = config.page_cache_ebpf {
         let probe = PageCacheProbe::attach();
+        // Loading parses the kernel's BTF (aya does, ~20 MiB, then frees it):
+        // hand those pages back rather than keep them for the daemon's life.
+        // SAFETY: malloc_trim only releases free heap memory.
+        unsafe {
+            libc::malloc_trim(0);
+        }
         match &probe {
             Ok(_) => info!(?scope, "page-cache hit ratio: ebpf method running"),
             // Said once: the estimate method goes on without it.
@@ -105,9 +111,13 @@ async fn collect_forever(config: Config, shared: Shared, outbox: Option<Outbox>)
         }
         host = host.with_page_cache_probe(probe, scope);
     }
-    // Building a client cannot fail without TLS backends to load; if it ever
-    // does, the broker's metrics are reported as failing each cycle.
-    let client = reqwest::Client::builder().build().unwrap_or_default();
+    // Built only when there is an endpoint to fetch: a client loads the
+    // system's CA certificates. Building one cannot fail without TLS
+    // backends to load; if it ever does, the default client is used.
+    let client = config
+        .broker_metrics
+        .as_ref()
+        .map(|_| reqwest::Client::builder().build().unwrap_or_default());
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut failing: BTreeMap<Source, String> = BTreeMap::new();
@@ -115,9 +125,9 @@ async fn collect_forever(config: Config, shared: Shared, outbox: Option<Outbox>)
     loop {
         ticker.tick().await;
         let started = Instant::now();
-        if let Some(endpoint) = &config.broker_metrics {
+        if let (Some(endpoint), Some(client)) = (&config.broker_metrics, &client) {
             host.set_broker_metrics(
-                fetch_broker_metrics(&client, endpoint, config.broker_metrics_timeout).await,
+                fetch_broker_metrics(client, endpoint, config.broker_metrics_timeout).await,
             );
         }
         let cycle = host.collect();

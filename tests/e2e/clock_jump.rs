@@ -33,7 +33,12 @@ impl ClockGuard {
         };
         // SAFETY: a valid timespec; CLOCK_REALTIME needs CAP_SYS_TIME (root).
         let done = unsafe { libc::clock_settime(libc::CLOCK_REALTIME, &time) };
-        assert_eq!(done, 0, "clock_settime: {}", std::io::Error::last_os_error());
+        assert_eq!(
+            done,
+            0,
+            "clock_settime: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
 

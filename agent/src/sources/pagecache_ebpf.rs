@@ -107,6 +107,12 @@ fn refused(e: impl std::error::Error) -> ProbeError {
     ProbeError::Refused(chain(&e))
 }
 
+/// Loads the object without the kernel's BTF: the program has no CO-RE
+/// relocations, and parsing vmlinux's BTF would cost the agent 35 MiB.
+fn load(object: &[u8]) -> Result<Ebpf, aya::EbpfError> {
+    aya::EbpfLoader::new().btf(None).load(object)
+}
+
 fn program_mut<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, ProbeError>
 where
     &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
@@ -167,10 +173,10 @@ impl PageCacheProbe {
     /// [`PageCacheProbe::attach`] with the tracepoints given, so that a test
     /// can name one the kernel lacks, as an older kernel would.
     fn attach_to(tracepoints: &[(&str, &str, &str)]) -> Result<Self, ProbeError> {
-        let mut ebpf = Ebpf::load(program()?).map_err(refused)?;
+        let mut ebpf = load(program()?).map_err(refused)?;
         if let Err((tracepoint, reason)) = attach_tracepoints(&mut ebpf, tracepoints)? {
             // Tracepoint programs loaded so far are dropped with this object.
-            let mut ebpf = Ebpf::load(program()?).map_err(refused)?;
+            let mut ebpf = load(program()?).map_err(refused)?;
             if let Err(kprobes) = attach_kprobes(&mut ebpf)? {
                 return Err(ProbeError::Attach {
                     tracepoint,

@@ -105,6 +105,11 @@ pub struct PartitionHistory {
     /// When the committed offset last changed, and the gaps between such changes.
     last_commit_change: Option<f64>,
     commit_intervals: VecDeque<f64>,
+    /// The time of the sample before the latest step back of the committed
+    /// offset: a rewind is in the window while that sample is.
+    /// Evaluations run far more often than records, for every partition of
+    /// every group: what a record can keep, it keeps.
+    rewound_from: Option<f64>,
 }
 
 const KEPT_COMMIT_INTERVALS: usize = 8;
@@ -116,6 +121,9 @@ impl PartitionHistory {
         if let Some(previous) = self.samples.last() {
             if sample.at <= previous.at {
                 return; // a clock step backwards: keep the history consistent
+            }
+            if sample.committed < previous.committed {
+                self.rewound_from = Some(previous.at);
             }
             if sample.committed != previous.committed {
                 if let Some(changed) = self.last_commit_change {
@@ -168,11 +176,16 @@ impl PartitionHistory {
             return Some(0.0);
         }
         let first = self.samples.first()?;
+        let interpolate = |a: &Sample, b: &Sample| {
+            let at = a.at + (committed - a.end) as f64 / (b.end - a.end) as f64 * (b.at - a.at);
+            latest.at - at
+        };
+        // From the newest pair back: a consumer is most often a little behind,
+        // so this touches the last few samples only.
         for pair in self.samples.windows(2).rev() {
             let (a, b) = (&pair[0], &pair[1]);
             if a.end <= committed && committed < b.end {
-                let at = a.at + (committed - a.end) as f64 / (b.end - a.end) as f64 * (b.at - a.at);
-                return Some(latest.at - at);
+                return Some(interpolate(a, b));
             }
         }
         // Further behind than the history: extrapolate at the average rate.
@@ -196,14 +209,13 @@ impl PartitionHistory {
                 lag_seconds,
             })
         };
-        let start = self
-            .samples
-            .partition_point(|s| s.at < latest.at - rules.window_seconds);
+        // `record` keeps at most one sample older than the window, first.
+        let start = usize::from(
+            self.samples.len() > 1 && self.samples[0].at < latest.at - rules.window_seconds,
+        );
         let in_window = &self.samples[start..];
-        if in_window
-            .windows(2)
-            .any(|w| w[1].committed < w[0].committed)
-        {
+        let window_start = in_window.first().map_or(latest.at, |s| s.at);
+        if self.rewound_from.is_some_and(|at| at >= window_start) {
             return verdict(Status::Rewind);
         }
         if lag_messages == 0 {
@@ -220,11 +232,8 @@ impl PartitionHistory {
         if frozen_for >= needed {
             // Messages still arriving (over the last `needed` seconds) while
             // the consumer does not move: stopped. None arriving: stalled.
-            let end_before = self
-                .samples
-                .iter()
-                .find(|s| s.at >= latest.at - needed)
-                .map_or(first.end, |s| s.end);
+            let since = self.samples.partition_point(|s| s.at < latest.at - needed);
+            let end_before = self.samples.get(since).map_or(first.end, |s| s.end);
             return verdict(if latest.end > end_before {
                 Status::Stop
             } else {
@@ -405,6 +414,51 @@ mod tests {
 
     fn status(h: &PartitionHistory) -> Status {
         h.evaluate(&RULES).unwrap().status
+    }
+
+    #[test]
+    fn lag_in_seconds_survives_an_end_offset_that_steps_back() {
+        // The topic is recreated at t = 20: the end offset falls from 1100 to
+        // 100, then grows 10 msg/s. Committed 250 at t = 40 was the end at t = 35.
+        let ends = [
+            (0.0, 1000),
+            (10.0, 1100),
+            (20.0, 100),
+            (30.0, 200),
+            (40.0, 300),
+        ];
+        let mut h = PartitionHistory::default();
+        for (at, end) in ends {
+            h.record(
+                Sample {
+                    at,
+                    committed: if at < 40.0 { 0 } else { 250 },
+                    end,
+                },
+                &RULES,
+            );
+        }
+        assert_eq!(h.evaluate(&RULES).unwrap().lag_seconds, Some(5.0));
+        // Once the step back has left the window.
+        let mut t = 50.0;
+        while t <= 50.0 + RULES.window_seconds + 20.0 {
+            h.record(
+                Sample {
+                    at: t,
+                    committed: 250,
+                    end: 300 + (t as i64 - 40) * 10,
+                },
+                &RULES,
+            );
+            t += 10.0;
+        }
+        let latest = *h.latest().unwrap();
+        let lag = h.evaluate(&RULES).unwrap().lag_seconds.unwrap();
+        // The end was 250 at t = 35, but that is before the window: extrapolated
+        // at the window's average rate (10 msg/s) from its first sample.
+        let first = h.samples[0];
+        let expected = latest.at - (first.at - (first.end - 250) as f64 / 10.0);
+        assert!((lag - expected).abs() < 1e-9, "{lag} vs {expected}");
     }
 
     #[test]
