@@ -60,7 +60,7 @@ fn metric(url: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 }
 
 #[test]
-fn kafka_unreachable_is_an_alert_of_its_own_and_stale_data_is_withheld() {
+fn kafka_slow_or_unreachable_is_an_alert_of_its_own_and_stale_data_is_withheld() {
     let mock = MockCluster::new(3).expect("mock cluster");
     mock.create_topic("orders", 6, 3).expect("topic");
     let bootstrap = mock.bootstrap_servers();
@@ -86,6 +86,26 @@ for = "0s"
         metric(&url, "brokerwatch_broker_partitions", &[]).filter(|p| *p == 18.0)
     });
     assert!(firing(&url, "KafkaClusterUnreachable").is_empty());
+
+    // Slow: every broker answers after 3 s, beyond the collector's 1 s timeout.
+    for broker in 1..=3 {
+        mock.broker_round_trip_time(broker, Duration::from_secs(3))
+            .expect("slow broker");
+    }
+    eventually("KafkaClusterUnreachable while slow", Duration::from_secs(30), || {
+        firing(&url, "KafkaClusterUnreachable").into_iter().next()
+    });
+    assert!(metric(&url, "brokerwatch_broker_partitions", &[]).is_none());
+    // Fast again: the alert resolves and the series come back.
+    for broker in 1..=3 {
+        mock.broker_round_trip_time(broker, Duration::ZERO)
+            .expect("fast broker");
+    }
+    eventually("the cluster's series again", Duration::from_secs(30), || {
+        (firing(&url, "KafkaClusterUnreachable").is_empty()
+            && metric(&url, "brokerwatch_broker_partitions", &[]) == Some(18.0))
+        .then_some(())
+    });
 
     drop(mock); // every broker of the cluster goes away
     let alert = eventually("KafkaClusterUnreachable", Duration::from_secs(30), || {
