@@ -92,20 +92,26 @@ for = "0s"
         mock.broker_round_trip_time(broker, Duration::from_secs(3))
             .expect("slow broker");
     }
-    eventually("KafkaClusterUnreachable while slow", Duration::from_secs(30), || {
-        firing(&url, "KafkaClusterUnreachable").into_iter().next()
-    });
+    eventually(
+        "KafkaClusterUnreachable while slow",
+        Duration::from_secs(30),
+        || firing(&url, "KafkaClusterUnreachable").into_iter().next(),
+    );
     assert!(metric(&url, "brokerwatch_broker_partitions", &[]).is_none());
     // Fast again: the alert resolves and the series come back.
     for broker in 1..=3 {
         mock.broker_round_trip_time(broker, Duration::ZERO)
             .expect("fast broker");
     }
-    eventually("the cluster's series again", Duration::from_secs(30), || {
-        (firing(&url, "KafkaClusterUnreachable").is_empty()
-            && metric(&url, "brokerwatch_broker_partitions", &[]) == Some(18.0))
-        .then_some(())
-    });
+    eventually(
+        "the cluster's series again",
+        Duration::from_secs(30),
+        || {
+            (firing(&url, "KafkaClusterUnreachable").is_empty()
+                && metric(&url, "brokerwatch_broker_partitions", &[]) == Some(18.0))
+            .then_some(())
+        },
+    );
 
     drop(mock); // every broker of the cluster goes away
     let alert = eventually("KafkaClusterUnreachable", Duration::from_secs(30), || {

@@ -83,7 +83,13 @@ fn page_cache_probe_as_nobody_with(caps: &[String]) -> String {
         .map(|c| format!("+{c}"))
         .collect::<Vec<_>>()
         .join(",");
-    let agent = workspace_binary("brokerwatch-agent");
+    // A copy where the unprivileged user can reach it: the clone may sit
+    // under a directory only root may enter.
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let agent = dir.path().join("brokerwatch-agent");
+    std::fs::copy(workspace_binary("brokerwatch-agent"), &agent).unwrap();
     let mut daemon = brokerwatch_tests::Daemon::start(
         &system_binary("setpriv"),
         &[
