@@ -7,7 +7,9 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use brokerwatch_tests::{eventually, http, start_agent_with_config, start_collector, Scrape};
+use brokerwatch_tests::{
+    eventually, http, open_collector_config, start_agent_with_config, start_collector, Scrape,
+};
 use serde_json::Value;
 
 /// Puts the wall clock back where it would be without the steps when dropped.
@@ -66,18 +68,12 @@ fn received(url: &str) -> f64 {
 fn a_step_of_the_wall_clock_neither_silences_agents_nor_stops_reports() {
     let state = tempfile::tempdir().unwrap();
     let (collector, url) = start_collector(&format!(
-        r#"cluster = "clock"
-listen = "127.0.0.1:0"
-state_dir = {:?}
-evaluation_interval = "200ms"
-[ingest]
-allow_unauthenticated = true
-[store]
+        r#"{header}[store]
 broker_missing_after = "3s"
 [rules.KafkaAgentDown]
 for = "0s"
 "#,
-        state.path().display().to_string()
+        header = open_collector_config("clock", state.path())
     ));
     let (agent, _) = start_agent_with_config(
         &format!(

@@ -11,10 +11,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use brokerwatch_tests::{
-    eventually, free_port, http, start_agent_with_config, start_alertmanager, start_collector,
-    Scrape, WebhookSink,
+    eventually, free_port, http, open_collector_config, start_agent_with_config,
+    start_alertmanager, start_collector, Scrape, WebhookSink,
 };
 use rdkafka::mocking::MockCluster;
+
+/// A /proc and /sys made of the agent's fixtures, which the test can break.
+#[path = "../../agent/tests/fixtures/host.rs"]
+mod fixture_host;
 use serde_json::Value;
 
 fn get_json(url: &str) -> Value {
@@ -66,13 +70,7 @@ fn kafka_slow_or_unreachable_is_an_alert_of_its_own_and_stale_data_is_withheld()
     let bootstrap = mock.bootstrap_servers();
     let state = tempfile::tempdir().unwrap();
     let (mut collector, url) = start_collector(&format!(
-        r#"cluster = "faults"
-listen = "127.0.0.1:0"
-state_dir = {:?}
-evaluation_interval = "200ms"
-[ingest]
-allow_unauthenticated = true
-[kafka]
+        r#"{header}[kafka]
 metadata_interval = "300ms"
 timeout = "1s"
 [kafka.properties]
@@ -80,7 +78,7 @@ timeout = "1s"
 [rules.KafkaClusterUnreachable]
 for = "0s"
 "#,
-        state.path().display().to_string()
+        header = open_collector_config("faults", state.path())
     ));
     eventually("the cluster's series", Duration::from_secs(30), || {
         metric(&url, "brokerwatch_broker_partitions", &[]).filter(|p| *p == 18.0)
@@ -150,6 +148,21 @@ for = "0s"
         .is_some_and(|s| s.success()));
 }
 
+/// A collector that raises KafkaAgentDown one second after an agent's last
+/// report and sends to the Alertmanager on `am_port` every `resend`;
+/// `alertmanager` adds lines to that section.
+fn agent_down_collector(
+    state: &Path,
+    am_port: u16,
+    resend: &str,
+    alertmanager: &str,
+) -> (brokerwatch_tests::Daemon, String) {
+    start_collector(&format!(
+        "{}[store]\nbroker_missing_after = \"1s\"\n[rules.KafkaAgentDown]\nfor = \"0s\"\n[alertmanager]\nurls = [\"http://127.0.0.1:{am_port}\"]\nresend_interval = \"{resend}\"\n{alertmanager}",
+        open_collector_config("faults", state)
+    ))
+}
+
 /// Accepts connections and never answers: an Alertmanager that hangs.
 fn hanging_server(listener: TcpListener) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -172,25 +185,12 @@ fn alertmanager_slow_then_back_gets_the_alert_once_and_lost_resolutions_are_coun
     let port = free_port();
     let hang = hanging_server(TcpListener::bind(("127.0.0.1", port)).unwrap());
     let state = tempfile::tempdir().unwrap();
-    let (collector, url) = start_collector(&format!(
-        r#"cluster = "faults"
-listen = "127.0.0.1:0"
-state_dir = {:?}
-evaluation_interval = "200ms"
-[ingest]
-allow_unauthenticated = true
-[store]
-broker_missing_after = "1s"
-[rules.KafkaAgentDown]
-for = "0s"
-[alertmanager]
-urls = ["http://127.0.0.1:{port}"]
-resend_interval = "1s"
-timeout = "1s"
-resolved_retention = "2s"
-"#,
-        state.path().display().to_string()
-    ));
+    let (collector, url) = agent_down_collector(
+        state.path(),
+        port,
+        "1s",
+        "timeout = \"1s\"\nresolved_retention = \"2s\"\n",
+    );
     post_report(&url, 1);
     post_report(&url, 2);
     // Broker 2's agent goes quiet; broker 1's keeps reporting.
@@ -349,23 +349,7 @@ fn a_full_state_disk_keeps_the_collector_alerting_and_the_write_is_retried() {
     let webhook = WebhookSink::start();
     let am_port = free_port();
     let _alertmanager = start_alertmanager(am_port, &webhook.url);
-    let (collector, url) = start_collector(&format!(
-        r#"cluster = "faults"
-listen = "127.0.0.1:0"
-state_dir = {:?}
-evaluation_interval = "200ms"
-[ingest]
-allow_unauthenticated = true
-[store]
-broker_missing_after = "1s"
-[rules.KafkaAgentDown]
-for = "0s"
-[alertmanager]
-urls = ["http://127.0.0.1:{am_port}"]
-resend_interval = "1s"
-"#,
-        state_dir.display().to_string()
-    ));
+    let (collector, url) = agent_down_collector(&state_dir, am_port, "1s", "");
     post_report(&url, 4);
     eventually(
         "KafkaAgentDown with a full disk",
@@ -421,30 +405,10 @@ resend_interval = "1s"
     assert_eq!(log.matches("state file writable again").count(), 1, "{log}");
 }
 
-/// A /proc and /sys made of the agent's fixtures, which the test can break.
-fn fixture_host(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../agent/tests/fixtures");
-    for (from, to) in [
-        ("stat_broker", "proc/stat"),
-        ("diskstats_5.5", "proc/diskstats"),
-        ("net_dev_broker", "proc/net/dev"),
-        ("net_snmp_broker", "proc/net/snmp"),
-        ("net_sockstat_broker", "proc/net/sockstat"),
-        ("meminfo_broker", "proc/meminfo"),
-        ("file-nr", "proc/sys/fs/file-nr"),
-    ] {
-        let target = dir.join(to);
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::copy(fixtures.join(from), target).unwrap();
-    }
-    std::fs::create_dir_all(dir.join("sys/class/net")).unwrap();
-    (dir.join("proc"), dir.join("sys"))
-}
-
 #[test]
 fn a_missing_or_garbled_proc_file_is_counted_and_the_other_sources_carry_on() {
     let dir = tempfile::tempdir().unwrap();
-    let (proc, sys) = fixture_host(dir.path());
+    let (proc, sys) = fixture_host::broker_host(dir.path());
     // meminfo is missing from the start (a container without it); stat is
     // garbled later, in place, as a kernel file would read.
     let meminfo = std::fs::read(proc.join("meminfo")).unwrap();
@@ -522,23 +486,7 @@ fn sigterm_saves_the_state_and_finishes_the_deliveries() {
     let am_port = free_port();
     let _alertmanager = start_alertmanager(am_port, &webhook.url);
     let state = tempfile::tempdir().unwrap();
-    let (mut collector, url) = start_collector(&format!(
-        r#"cluster = "faults"
-listen = "127.0.0.1:0"
-state_dir = {:?}
-evaluation_interval = "200ms"
-[ingest]
-allow_unauthenticated = true
-[store]
-broker_missing_after = "1s"
-[rules.KafkaAgentDown]
-for = "0s"
-[alertmanager]
-urls = ["http://127.0.0.1:{am_port}"]
-resend_interval = "30s"
-"#,
-        state.path().display().to_string()
-    ));
+    let (mut collector, url) = agent_down_collector(state.path(), am_port, "30s", "");
     // The agent pushes to this collector; on SIGTERM its last reports go out.
     let (mut agent, _) = start_agent_with_config(
         &format!(

@@ -195,6 +195,16 @@ pub fn start_agent_with_config(config: &str, dir: tempfile::TempDir) -> (Daemon,
     (daemon, url)
 }
 
+/// The start of a collector config for tests: `cluster`, a free port on
+/// 127.0.0.1, `state_dir`, evaluation every 200 ms, reports accepted without
+/// a token. Tests append the sections they need.
+pub fn open_collector_config(cluster: &str, state_dir: &Path) -> String {
+    format!(
+        "cluster = \"{cluster}\"\nlisten = \"127.0.0.1:0\"\nstate_dir = {:?}\nevaluation_interval = \"200ms\"\n[ingest]\nallow_unauthenticated = true\n",
+        state_dir.display().to_string()
+    )
+}
+
 /// Starts `brokerwatch-collector` with this config text (written to a file
 /// that lives as long as the daemon) and returns it with its base URL.
 pub fn start_collector(config: &str) -> (Daemon, String) {
