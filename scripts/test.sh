@@ -28,6 +28,10 @@ if command -v rustup >/dev/null; then
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 fi
 
+# The agent's build script builds the eBPF program when clang is there: if an
+# earlier build (the demo, say) ran before clang was installed, look again.
+touch agent/src/sources/pagecache.bpf.c
+
 # The eBPF page-cache tests attach to tracepoints, which are found through
 # tracefs; systemd mounts it on a normal host, a bare container may not.
 if ! [ -e /sys/kernel/tracing/events ]; then
