@@ -336,12 +336,7 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
             .filter(|t| !t.is_empty()),
     }
     .map(Secret::new);
-    let web = match &file.web_config_file {
-        Some(path) => {
-            WebConfig::load(path, "web_config_file").map_err(|e| format!("{origin}: {e}"))?
-        }
-        None => WebConfig::default(),
-    };
+    let web = WebConfig::load_configured(file.web_config_file.as_deref(), origin)?;
     let report_buffer = file.report_buffer.unwrap_or(360);
     if report_buffer == 0 {
         return Err(fail("report_buffer", "must be 1 or more".into()));

@@ -7,18 +7,12 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::AsFd;
 
 use brokerwatch_agent::sources::pagecache::{ebpf_hit_ratio, PageCounts};
 use brokerwatch_agent::sources::pagecache_ebpf::PageCacheProbe;
 
 const FILE_BYTES: usize = 64 << 20;
 const FILE_PAGES: u64 = (FILE_BYTES / 4096) as u64;
-
-fn drop_from_page_cache(file: &File) {
-    file.sync_all().expect("fsync");
-    rustix::fs::fadvise(file.as_fd(), 0, None, rustix::fs::Advice::DontNeed).expect("fadvise");
-}
 
 fn read_all(path: &std::path::Path) {
     let mut file = File::open(path).expect("open");
@@ -47,7 +41,8 @@ fn cold_read_misses_warm_read_hits_and_writes_are_not_misses() {
     for _ in 0..FILE_BYTES / block.len() {
         file.write_all(&block).expect("write");
     }
-    drop_from_page_cache(&file);
+    drop(file);
+    brokerwatch_tests::drop_from_page_cache(&path);
 
     assert_eq!(brokerwatch_tests::resident_pages(&path), 0, "dropped");
     let before = probe.read().expect("read counters");

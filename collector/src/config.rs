@@ -125,6 +125,23 @@ pub struct KafkaConfig {
     pub expected_brokers: BTreeSet<i32>,
 }
 
+/// Data older than this many refreshes is stale: not reported as fresh.
+const STALE_AFTER_REFRESHES: f64 = 3.0;
+
+impl KafkaConfig {
+    /// Seconds after which the cluster's metadata is stale.
+    pub fn metadata_stale_after(&self) -> f64 {
+        STALE_AFTER_REFRESHES * self.metadata_interval.as_secs_f64()
+    }
+}
+
+impl GroupsConfig {
+    /// Seconds after which the groups' offsets are stale.
+    pub fn offsets_stale_after(&self) -> f64 {
+        STALE_AFTER_REFRESHES * self.fetch_interval.as_secs_f64()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct GroupsConfig {
     /// Always watched, whether or not the cluster lists them.
@@ -366,12 +383,7 @@ pub fn from_toml_text(text: &str, origin: &str, flags: &Flags) -> Result<Config,
             format!("{listen_text:?} is not an address; write it like 0.0.0.0:9798"),
         )
     })?;
-    let web = match &file.web_config_file {
-        Some(path) => {
-            WebConfig::load(path, "web_config_file").map_err(|e| format!("{origin}: {e}"))?
-        }
-        None => WebConfig::default(),
-    };
+    let web = WebConfig::load_configured(file.web_config_file.as_deref(), origin)?;
     let state_dir = file
         .state_dir
         .unwrap_or_else(|| PathBuf::from("/var/lib/brokerwatch-collector"));

@@ -204,7 +204,7 @@ fn evaluate(app: &App, now: f64) {
     // are withheld, and KafkaClusterUnreachable says why.
     let metadata_age = inner.replication.as_ref().map(|(at, _)| now - at);
     let kafka_health = config.kafka.as_ref().map(|kafka| {
-        let stale_after = 3.0 * kafka.metadata_interval.as_secs_f64();
+        let stale_after = kafka.metadata_stale_after();
         let age = metadata_age.unwrap_or(now - inner.started_at);
         rules::KafkaHealth {
             stale_for_seconds: (age > stale_after).then_some(age),
@@ -217,7 +217,7 @@ fn evaluate(app: &App, now: f64) {
         .and_then(|_| inner.replication.as_ref().map(|(_, facts)| facts));
     let offsets_fresh = inner
         .offsets_at
-        .is_some_and(|at| now - at <= 3.0 * config.consumer_groups.fetch_interval.as_secs_f64());
+        .is_some_and(|at| now - at <= config.consumer_groups.offsets_stale_after());
     let load = cluster_load(config, &inner.store, &known, now, fresh_replication);
     inner.groups = if offsets_fresh {
         evaluate_groups(&inner.lag, &config.consumer_groups.rules)
@@ -562,7 +562,7 @@ async fn replication(State(app): State<Shared>) -> Json<serde_json::Value> {
         Some((at, facts)) => serde_json::json!({
             "age_seconds": now - at,
             // Older than three refreshes: shown for reference, alerts and series wait.
-            "stale": app.config.kafka.as_ref().is_some_and(|k| now - at > 3.0 * k.metadata_interval.as_secs_f64()),
+            "stale": app.config.kafka.as_ref().is_some_and(|k| now - at > k.metadata_stale_after()),
             "error": inner.kafka_error,
             "partitions": facts.partitions,
             "under_replicated": facts.under_replicated,

@@ -96,6 +96,15 @@ impl WebConfig {
         })
     }
 
+    /// [`WebConfig::load`] when a file is configured, plain HTTP otherwise;
+    /// `origin` (the daemon's config file) prefixes an error.
+    pub fn load_configured(path: Option<&Path>, origin: &str) -> Result<WebConfig, String> {
+        path.map_or_else(
+            || Ok(WebConfig::default()),
+            |path| WebConfig::load(path, "web_config_file").map_err(|e| format!("{origin}: {e}")),
+        )
+    }
+
     pub fn scheme(&self) -> &'static str {
         if self.tls.is_some() {
             "https"

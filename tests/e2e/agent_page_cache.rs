@@ -6,7 +6,6 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::Duration;
 
@@ -129,14 +128,6 @@ fn resident_share(path: &Path) -> f64 {
     brokerwatch_tests::resident_pages(path) as f64 / FILE_PAGES
 }
 
-fn drop_from_page_cache(path: &Path) {
-    let file = File::open(path).expect("open");
-    file.sync_all().expect("fsync");
-    // SAFETY: a valid fd, whole file, advice only.
-    let done = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-    assert_eq!(done, 0, "posix_fadvise");
-}
-
 #[test]
 fn cold_read_is_misses_and_warm_read_is_hits_on_the_agents_metrics() {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -166,7 +157,7 @@ fn cold_read_is_misses_and_warm_read_is_hits_on_the_agents_metrics() {
     );
 
     let (cold, cold_resident) = read_and_scrape_ratio(&url, &mut reader, &segment, || {
-        drop_from_page_cache(&segment)
+        brokerwatch_tests::drop_from_page_cache(&segment)
     });
     let (warm, warm_resident) = read_and_scrape_ratio(&url, &mut reader, &segment, || {});
     eprintln!(

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use brokerwatch_tests::{
-    eventually, free_port, http, open_collector_config, start_agent_with_config,
+    eventually, free_port, http, minimal_report, open_collector_config, start_agent_with_config,
     start_alertmanager, start_collector, Scrape, WebhookSink,
 };
 use rdkafka::mocking::MockCluster;
@@ -41,18 +41,9 @@ fn firing(url: &str, alertname: &str) -> Vec<Value> {
 
 /// A minimal report for `broker`, as an agent would push it.
 fn post_report(url: &str, broker: i32) {
-    let body = serde_json::json!({
-        "schema_version": brokerwatch_common::SCHEMA_VERSION,
-        "broker_id": broker,
-        "agent_version": "faults",
-        "timestamp_ms": 0,
-        "interval_seconds": 1.0,
-        "host": {"disks": [], "interfaces": [],
-                 "cpu": {"cpus": 4, "utilization_ratio": 0.2, "iowait_ratio": 0.01}}
-    });
     let status = http()
         .post(format!("{url}/api/v1/reports"))
-        .json(&body)
+        .json(&minimal_report(broker))
         .send()
         .expect("post a report")
         .status();

@@ -34,18 +34,6 @@ fn web_config(pki: &TestPki, client_auth: &str, users: &[(&str, &str)]) -> Strin
     text
 }
 
-fn report_body(broker: i32) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "schema_version": brokerwatch_common::SCHEMA_VERSION,
-        "broker_id": broker,
-        "agent_version": "e2e",
-        "timestamp_ms": 0,
-        "interval_seconds": 1.0,
-        "host": {"disks": [], "interfaces": []}
-    }))
-    .unwrap()
-}
-
 #[test]
 fn mtls_and_tokens_let_the_agent_in_and_refuse_everyone_else() {
     let dir = tempfile::tempdir().unwrap();
@@ -110,7 +98,7 @@ fn mtls_and_tokens_let_the_agent_in_and_refuse_everyone_else() {
         let mut request = client
             .post(format!("{base}/api/v1/reports"))
             .header("Content-Type", "application/json")
-            .body(report_body(99));
+            .json(&brokerwatch_tests::minimal_report(99));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }

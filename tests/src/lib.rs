@@ -448,6 +448,29 @@ impl TestPki {
     }
 }
 
+/// Writes the file at `path` out and drops its pages from the page cache.
+pub fn drop_from_page_cache(path: &Path) {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(path).expect("open");
+    file.sync_all().expect("fsync");
+    // SAFETY: a valid fd, the whole file, advice only.
+    let done = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(done, 0, "posix_fadvise");
+}
+
+/// The smallest valid report an agent could push for `broker`, as JSON.
+pub fn minimal_report(broker: i32) -> serde_json::Value {
+    serde_json::json!({
+        "schema_version": brokerwatch_common::SCHEMA_VERSION,
+        "broker_id": broker,
+        "agent_version": "e2e",
+        "timestamp_ms": 0,
+        "interval_seconds": 1.0,
+        "host": {"disks": [], "interfaces": [],
+                 "cpu": {"cpus": 4, "utilization_ratio": 0.2, "iowait_ratio": 0.01}}
+    })
+}
+
 /// Pages of the file at `path` in the page cache now, from the kernel's
 /// cachestat(2) (Linux 6.5+; syscall 451 on x86_64 and arm64).
 pub fn resident_pages(path: &Path) -> u64 {
