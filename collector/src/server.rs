@@ -504,23 +504,21 @@ struct AlertView {
 }
 
 async fn alerts(State(app): State<Shared>) -> Json<Vec<AlertView>> {
-    let inner = app.lock();
-    Json(
-        inner
-            .state
-            .alerts
-            .alerts
-            .values()
-            .map(|a| AlertView {
-                labels: a.labels.clone(),
-                annotations: a.annotations.clone(),
-                state: a.phase,
-                active_since: rfc3339(a.active_since),
-                starts_at: a.starts_at.map(rfc3339),
-                ends_at: a.ends_at.map(rfc3339),
-            })
-            .collect(),
-    )
+    Json(alert_views(&app.lock().state.alerts))
+}
+
+fn alert_views(book: &crate::alerts::state::AlertBook) -> Vec<AlertView> {
+    book.alerts
+        .values()
+        .map(|a| AlertView {
+            labels: a.labels.clone(),
+            annotations: a.annotations.clone(),
+            state: a.phase,
+            active_since: rfc3339(a.active_since),
+            starts_at: a.starts_at.map(rfc3339),
+            ends_at: a.ends_at.map(rfc3339),
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -553,16 +551,18 @@ async fn brokers(State(app): State<Shared>) -> Json<Vec<BrokerStatus>> {
 
 /// The latest replication analysis of the cluster's metadata.
 async fn replication(State(app): State<Shared>) -> Json<serde_json::Value> {
-    let inner = app.lock();
-    let now = unix_now();
-    Json(match &inner.replication {
+    Json(replication_json(&app.config, &app.lock(), unix_now()))
+}
+
+fn replication_json(config: &Config, inner: &Inner, now: f64) -> serde_json::Value {
+    match &inner.replication {
         None => {
             serde_json::json!({ "error": inner.kafka_error.clone().unwrap_or_else(|| "no metadata yet (is [kafka] configured?)".into()) })
         }
         Some((at, facts)) => serde_json::json!({
             "age_seconds": now - at,
             // Older than three refreshes: shown for reference, alerts and series wait.
-            "stale": app.config.kafka.as_ref().is_some_and(|k| now - at > k.metadata_stale_after()),
+            "stale": config.kafka.as_ref().is_some_and(|k| now - at > k.metadata_stale_after()),
             "error": inner.kafka_error,
             "partitions": facts.partitions,
             "under_replicated": facts.under_replicated,
@@ -581,7 +581,7 @@ async fn replication(State(app): State<Shared>) -> Json<serde_json::Value> {
                 "missing_from_isr": b.missing_from_isr,
             })).collect::<Vec<_>>(),
         }),
-    })
+    }
 }
 
 /// Each watched group's status and lag, as of the last evaluation.
@@ -610,5 +610,155 @@ async fn healthz(State(app): State<Shared>) -> impl IntoResponse {
         )
     } else {
         (StatusCode::OK, "ok\n")
+    }
+}
+
+#[cfg(test)]
+#[path = "../tests/golden_input.rs"]
+mod golden_input;
+
+#[cfg(test)]
+mod golden {
+    use super::*;
+    use crate::model::lag::PartitionHistory;
+    use crate::model::replication::{PartitionMeta, Snapshot, TopicMeta};
+
+    use super::golden_input as input;
+
+    fn snapshot() -> Snapshot {
+        let (brokers, topics) = input::snapshot();
+        Snapshot {
+            brokers,
+            topics: topics
+                .into_iter()
+                .map(|(name, min_insync_replicas, partitions)| TopicMeta {
+                    name,
+                    min_insync_replicas,
+                    partitions: partitions
+                        .into_iter()
+                        .map(|(id, leader, replicas, isr)| PartitionMeta {
+                            id,
+                            leader,
+                            replicas,
+                            isr,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Writes the golden files from this code (BLESS=1), or checks them.
+    #[test]
+    fn views_match_the_golden_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = input::config(dir.path());
+        let config =
+            crate::config::from_toml_text(&text, "golden", &crate::config::Flags::default())
+                .unwrap();
+        let metrics = CollectorMetrics::new(&config.cluster);
+        let notifier = Notifier::start(
+            &[],
+            Delivery {
+                client: reqwest::Client::new(),
+                resend: config.resend_interval,
+                generator_url: String::new(),
+                posts: metrics.alertmanager_posts.clone(),
+                dropped: metrics.alertmanager_dropped.clone(),
+            },
+        );
+        let app = App {
+            inner: Mutex::new(Inner {
+                store: Store::new(config.window.as_secs_f64()),
+                state: Persisted::default(),
+                load: None,
+                replication: None,
+                lag: BTreeMap::new(),
+                groups: Vec::new(),
+                kafka_error: None,
+                offsets_at: None,
+                started_at: input::START,
+                state_write_failing: false,
+            }),
+            state_path: dir.path().join("state.json"),
+            metrics,
+            notifier,
+            config,
+        };
+        let offsets = input::offsets();
+        let mut step = 0;
+        let mut now = input::START;
+        while now <= input::END {
+            {
+                let mut inner = app.lock();
+                for broker in input::reporting(step) {
+                    inner.state.last_report.insert(broker, now - 1.0);
+                    inner.store.insert(input::report(broker, step), now - 1.0);
+                }
+                let expected: BTreeSet<i32> = app
+                    .config
+                    .kafka
+                    .as_ref()
+                    .unwrap()
+                    .expected_brokers
+                    .union(&inner.state.kafka_brokers_seen)
+                    .copied()
+                    .collect();
+                let snapshot = snapshot();
+                let facts = analyze(&snapshot, &expected);
+                inner
+                    .state
+                    .kafka_brokers_seen
+                    .extend(snapshot.brokers.iter().copied());
+                inner.replication = Some((now - input::METADATA_AGE, facts));
+                let mut histories = BTreeMap::new();
+                for ((group, topic, partition), samples) in &offsets {
+                    let history: &mut PartitionHistory = histories
+                        .entry((group.clone(), topic.clone(), *partition))
+                        .or_default();
+                    for (at, committed, end) in samples.iter().filter(|s| s.0 <= now) {
+                        history.record(
+                            Sample {
+                                at: *at,
+                                committed: *committed,
+                                end: *end,
+                            },
+                            &app.config.consumer_groups.rules,
+                        );
+                    }
+                }
+                inner.lag = histories;
+                inner.offsets_at = Some(now - 1.0);
+            }
+            evaluate(&app, now);
+            step += 1;
+            now += 60.0;
+        }
+        let inner = app.lock();
+        let load = serde_json::to_string(&LoadView {
+            groups: inner
+                .load
+                .as_ref()
+                .map(ClusterLoad::views)
+                .unwrap_or_default(),
+        })
+        .unwrap();
+        let alerts = serde_json::to_string(&alert_views(&inner.state.alerts)).unwrap();
+        let replication =
+            serde_json::to_string(&replication_json(&app.config, &inner, input::END)).unwrap();
+        let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+        for (name, actual) in [
+            ("load.json", load),
+            ("alerts.json", alerts),
+            ("replication.json", replication),
+        ] {
+            let path = golden.join(name);
+            if std::env::var_os("BLESS").is_some() {
+                std::fs::create_dir_all(&golden).unwrap();
+                std::fs::write(&path, &actual).unwrap();
+            }
+            let expected = std::fs::read_to_string(&path).unwrap();
+            assert_eq!(actual, expected, "{name} differs from the golden file");
+        }
     }
 }
