@@ -614,7 +614,7 @@ async fn healthz(State(app): State<Shared>) -> impl IntoResponse {
 }
 
 #[cfg(test)]
-#[path = "../tests/golden_input.rs"]
+#[path = "../tests/golden/input.rs"]
 mod golden_input;
 
 #[cfg(test)]

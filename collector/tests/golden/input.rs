@@ -1,4 +1,4 @@
-//! The fixed input of the golden test (`golden.rs`): agents' reports, one
+//! The fixed input of the golden test: agents' reports, one
 //! cluster snapshot and consumer-group offsets, as plain data, so that the
 //! same bytes go into whatever shape the collector's code takes. It covers
 //! every alert the collector raised when the golden files were written.
@@ -140,12 +140,14 @@ pub fn reporting(step: u32) -> Vec<i32> {
 
 /// One partition: (id, leader, replicas, isr).
 pub type Partition = (i32, i32, Vec<i32>, Vec<i32>);
+/// One topic: (name, min.insync.replicas, partitions).
+pub type Topic = (String, Option<u32>, Vec<Partition>);
 
 /// The metadata: brokers 1-4 alive (5 expected and gone); topic `orders`
 /// with broker 3 missing from most ISRs, one partition offline, one below
 /// min.insync.replicas, broker 2 not leading what it prefers; topic `events`
 /// mid-reassignment (an extra replica catching up).
-pub fn snapshot() -> (Vec<i32>, Vec<(String, Option<u32>, Vec<Partition>)>) {
+pub fn snapshot() -> (Vec<i32>, Vec<Topic>) {
     let p = |id: i32, leader: i32, replicas: &[i32], isr: &[i32]| {
         (id, leader, replicas.to_vec(), isr.to_vec())
     };
