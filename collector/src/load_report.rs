@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::model::load::{compute, default_weights, GroupLoad, Row, Weights, METRICS};
+use crate::model::load::{compute, default_weights, GroupLoad, Metric, Row, Weights};
 use crate::model::{verdict, GroupView, LoadView};
 
 pub const DEFAULT_GROUP: &str = "default";
@@ -22,15 +22,13 @@ pub fn parse_table(text: &str) -> Result<Table, String> {
     }
 }
 
-fn check_metric(column: &str) -> Result<(), String> {
-    if METRICS.contains(&column) {
-        Ok(())
-    } else {
-        Err(format!(
+fn check_metric(column: &str) -> Result<Metric, String> {
+    Metric::from_name(column).ok_or_else(|| {
+        format!(
             "column {column:?} is not a load metric; use broker, group or any of {}",
-            METRICS.join(", ")
-        ))
-    }
+            Metric::names()
+        )
+    })
 }
 
 fn check_value(value: f64, place: &str) -> Result<f64, String> {
@@ -72,9 +70,10 @@ fn parse_csv(text: &str) -> Result<Table, String> {
         .position(|h| h == "broker")
         .ok_or("CSV header has no broker column; start it with broker,<metric>,...")?;
     let group_column = headers.iter().position(|h| h == "group");
+    let mut metrics = BTreeMap::new();
     for (i, header) in headers.iter().enumerate() {
         if i != broker_column && Some(i) != group_column {
-            check_metric(header)?;
+            metrics.insert(i, check_metric(header)?);
         }
     }
     let mut table = Table::new();
@@ -96,7 +95,7 @@ fn parse_csv(text: &str) -> Result<Table, String> {
                 .parse()
                 .map_err(|_| format!("{place}, column {column}: {cell:?} is not a number"))?;
             values.insert(
-                column.to_owned(),
+                metrics[&i],
                 check_value(value, &format!("{place}, column {column}"))?,
             );
         }
@@ -138,14 +137,11 @@ fn parse_json(text: &str) -> Result<Table, String> {
             if key == "broker" || key == "group" {
                 continue;
             }
-            check_metric(key)?;
+            let metric = check_metric(key)?;
             let number = value
                 .as_f64()
                 .ok_or_else(|| format!("{place}, {key}: {value} is not a number"))?;
-            values.insert(
-                key.clone(),
-                check_value(number, &format!("{place}, {key}"))?,
-            );
+            values.insert(metric, check_value(number, &format!("{place}, {key}"))?);
         }
         add_row(&mut table, group, Row { member, values }, &place)?;
     }
@@ -158,7 +154,7 @@ fn parse_json(text: &str) -> Result<Table, String> {
 /// Parses `--weights partitions=2,cpu_used=0`: the listed weights over the
 /// default of 1 for every metric.
 pub fn parse_weights(text: Option<&str>) -> Result<Weights, String> {
-    let mut weights = default_weights(&METRICS);
+    let mut weights = default_weights(&Metric::ALL);
     for pair in text
         .unwrap_or_default()
         .split(',')
@@ -168,17 +164,17 @@ pub fn parse_weights(text: Option<&str>) -> Result<Weights, String> {
         let (metric, weight) = pair
             .split_once('=')
             .ok_or_else(|| format!("--weights: {pair:?} is not metric=weight"))?;
-        let metric = metric.trim();
-        check_metric(metric).map_err(|e| format!("--weights: {e}"))?;
+        let name = metric.trim();
+        let metric = check_metric(name).map_err(|e| format!("--weights: {e}"))?;
         let weight: f64 = weight
             .trim()
             .parse()
             .ok()
             .filter(|w: &f64| w.is_finite() && *w >= 0.0)
             .ok_or_else(|| {
-                format!("--weights: weight {weight:?} for {metric} is not a number of 0 or more")
+                format!("--weights: weight {weight:?} for {name} is not a number of 0 or more")
             })?;
-        weights.insert(metric.to_owned(), weight);
+        weights.insert(metric, weight);
     }
     Ok(weights)
 }
@@ -217,33 +213,48 @@ pub fn to_json(groups: &[GroupLoad<i32>]) -> String {
     serde_json::to_string_pretty(&view).expect("the view serialises")
 }
 
-/// The table an operator reads: per broker D_b, r_n and a verdict, then σ against σ_max.
+/// The table an operator reads: per broker D_b, r_n and a verdict, then σ
+/// against σ_max. The one renderer of the load table: `load-report` prints
+/// it, and so does the demo from `GET /api/v1/load`.
 pub fn to_table(groups: &[GroupLoad<i32>], deviation: f64) -> String {
+    let views: Vec<GroupView> = groups
+        .iter()
+        .map(|g| GroupView::new(g, Vec::new()))
+        .collect();
+    render_table(&views, deviation)
+}
+
+/// [`to_table`] on the API's view of the load.
+pub fn render_table(groups: &[GroupView], deviation: f64) -> String {
     let mut out = String::new();
     for group in groups {
         let _ = writeln!(
             out,
             "group {} ({} brokers; metrics: {})",
             group.group,
-            group.members.len(),
+            group.brokers.len(),
             group.metrics.join(", ")
         );
         for (metric, why) in &group.skipped_metrics {
             let _ = writeln!(out, "  skipped {metric}: {why}");
+        }
+        if !group.missing.is_empty() {
+            let missing: Vec<String> = group.missing.iter().map(i32::to_string).collect();
+            let _ = writeln!(out, "  missing (no fresh report): {}", missing.join(", "));
         }
         let _ = writeln!(
             out,
             "  {:>8} {:>10} {:>11}  verdict",
             "broker", "share", "deviation"
         );
-        for member in &group.members {
+        for broker in &group.brokers {
             let _ = writeln!(
                 out,
                 "  {:>8} {:>10.6} {:>+10.4}%  {}",
-                member.member,
-                member.share,
-                member.deviation * 100.0,
-                verdict(member.deviation, deviation, group.can_alert())
+                broker.broker,
+                broker.share,
+                broker.deviation * 100.0,
+                verdict(broker.deviation, deviation, group.can_alert())
             );
         }
         let _ = writeln!(
@@ -257,7 +268,7 @@ pub fn to_table(groups: &[GroupLoad<i32>], deviation: f64) -> String {
             },
             group.stddev_limit,
             deviation * 100.0,
-            group.members.len(),
+            group.brokers.len(),
             if group.balanced {
                 "balanced"
             } else {

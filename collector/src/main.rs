@@ -1,10 +1,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use std::io::IsTerminal;
-
 use brokerwatch_collector::config::{self, Flags};
-use brokerwatch_collector::{load_report, server};
+use brokerwatch_collector::{catalogue, daemon, load_report};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// The per-cluster collector of brokerwatch: takes the agents' reports,
@@ -27,19 +25,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// The whole system on this machine: an embedded 4-broker Kafka cluster
-    /// with traffic and consumer groups, the agent, and the collector.
-    Demo {
-        /// Address of the collector's API and /metrics.
-        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9798")]
-        listen: std::net::SocketAddr,
-        /// Address of the embedded agent's /metrics.
-        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9797")]
-        agent_listen: std::net::SocketAddr,
-        /// Send the alerts to this Alertmanager too.
-        #[arg(long, value_name = "URL")]
-        alertmanager: Option<String>,
-    },
+    /// Prints the alert catalogue as Prometheus alerting rules
+    /// (rules/brokerwatch.alerts.yml is this output).
+    Rules,
     /// The load model on a table of brokers by metrics (CSV or JSON), offline.
     LoadReport {
         /// CSV with a header broker,<metric>,... (optional group column), or a JSON array of objects.
@@ -71,15 +59,10 @@ fn main() -> ExitCode {
             deviation,
             format,
         }) => run_load_report(&input, weights.as_deref(), &deviation, format),
-        Some(Command::Demo {
-            listen,
-            agent_listen,
-            alertmanager,
-        }) => run_demo(brokerwatch_collector::demo::DemoOptions {
-            listen,
-            agent_listen,
-            alertmanager,
-        }),
+        Some(Command::Rules) => {
+            print!("{}", catalogue::prometheus_rules());
+            Ok(())
+        }
         None => run_collector(cli.config, cli.listen, cli.check_config),
     };
     match result {
@@ -116,26 +99,6 @@ fn run_load_report(
     Ok(())
 }
 
-fn run_demo(options: brokerwatch_collector::demo::DemoOptions) -> Result<(), String> {
-    runtime()?.block_on(brokerwatch_collector::demo::run(
-        options,
-        brokerwatch_common::daemon::shutdown_signal(),
-    ))
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    brokerwatch_common::daemon::log_panics_as_errors();
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))
-}
-
 fn run_collector(
     config: Option<PathBuf>,
     listen: Option<String>,
@@ -155,17 +118,13 @@ fn run_collector(
         );
         return Ok(());
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    brokerwatch_common::daemon::log_panics_as_errors();
+    brokerwatch_common::daemon::init_logging(tracing::Level::INFO);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(server::run(
+    runtime.block_on(daemon::run(
         config,
         brokerwatch_common::daemon::shutdown_signal(),
     ))

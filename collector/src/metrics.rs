@@ -1,69 +1,46 @@
-//! The collector's own `/metrics`: the load picture, agents' freshness,
-//! firing alerts, and the collector's health. Every series has `cluster`.
+//! The collector's own `/metrics`: its counters (intake, delivery, the
+//! state file) in a registry, and each evaluation's series (the load
+//! picture, agents' freshness, firing alerts, the cluster's state), built
+//! whole by the evaluator and handed over in one piece, so that a scrape
+//! never sees half an evaluation. Every series has `cluster`.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use prometheus::{
-    Encoder, GaugeVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
-};
+use brokerwatch_common::exposition::{Column, Families};
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 use crate::alerts::state::AlertBook;
+use crate::config::Config;
 use crate::model::cluster::ClusterLoad;
-use crate::model::lag::{GroupLag, Status};
-use crate::model::replication::ReplicationFacts;
+use crate::model::lag::GroupLag;
+use crate::model::load::{GroupLoad, MemberLoad};
 
-/// The cluster's own state: replication and consumer groups.
-#[derive(Clone)]
-struct ClusterGauges {
-    urp_led: GaugeVec,
-    missing_from_isr: GaugeVec,
-    urp_total: GaugeVec,
-    offline: GaugeVec,
-    under_min_isr: GaugeVec,
-    leader_imbalance: GaugeVec,
-    partitions: GaugeVec,
-    leaders: GaugeVec,
-    metadata_age: GaugeVec,
-    in_metadata: GaugeVec,
-    lag_messages: GaugeVec,
-    lag_seconds: GaugeVec,
-    group_status: GaugeVec,
-}
+/// The latest evaluation's series, handed to the registry on each scrape.
+#[derive(Clone, Default)]
+struct LatestEvaluation(Arc<Mutex<Vec<MetricFamily>>>);
 
-impl ClusterGauges {
-    fn new(r: &Registry, c: &str) -> Self {
-        ClusterGauges {
-            urp_led: gauge(r, c, "brokerwatch_under_replicated_partitions", "Under-replicated partitions the broker leads (as Kafka's own metric counts them).", &["broker"]),
-            missing_from_isr: gauge(r, c, "brokerwatch_broker_missing_from_isr_partitions", "Under-replicated partitions whose ISR lacks the broker.", &["broker"]),
-            urp_total: gauge(r, c, "brokerwatch_cluster_under_replicated_partitions", "Under-replicated partitions in the cluster.", &[]),
-            offline: gauge(r, c, "brokerwatch_offline_partitions", "Partitions without a leader.", &[]),
-            under_min_isr: gauge(r, c, "brokerwatch_under_min_isr_partitions", "Partitions with fewer in-sync replicas than min.insync.replicas.", &[]),
-            leader_imbalance: gauge(r, c, "brokerwatch_preferred_leader_imbalance_ratio", "Partitions preferring the broker but led elsewhere, over those preferring it.", &["broker"]),
-            partitions: gauge(r, c, "brokerwatch_broker_partitions", "Replicas the broker hosts.", &["broker"]),
-            leaders: gauge(r, c, "brokerwatch_broker_leaders", "Partitions the broker leads.", &["broker"]),
-                        metadata_age: gauge(r, c, "brokerwatch_kafka_metadata_age_seconds", "Age of the metadata the replication figures come from.", &[]),
-            in_metadata: gauge(r, c, "brokerwatch_broker_in_metadata", "1 when an expected broker (configured or seen before) is in the cluster's metadata, 0 when it is not.", &["broker"]),
-            lag_messages: gauge(r, c, "brokerwatch_consumergroup_lag_messages", "Messages the group is behind, summed over the topic's partitions.", &["consumergroup", "topic"]),
-            lag_seconds: gauge(r, c, "brokerwatch_consumergroup_lag_seconds", "How long ago the topic's end offsets were where the group is (the worst partition).", &["consumergroup", "topic"]),
-            group_status: gauge(r, c, "brokerwatch_consumergroup_status", "1 for the group's current status (OK, WARN, ERR, STOP, STALL, REWIND), 0 for the others.", &["consumergroup", "status"]),
-        }
+impl Collector for LatestEvaluation {
+    fn desc(&self) -> Vec<&Desc> {
+        // They vary with the brokers, disks and groups present, so they are
+        // not declared up front (as with node_exporter's unchecked collectors).
+        Vec::new()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
 #[derive(Clone)]
 pub struct CollectorMetrics {
     registry: Registry,
-    load_share: GaugeVec,
-    load_deviation: GaugeVec,
-    metric_share: GaugeVec,
-    stddev: GaugeVec,
-    stddev_limit: GaugeVec,
-    missing: GaugeVec,
-    disk_share: GaugeVec,
-    disk_deviation: GaugeVec,
-    last_report: GaugeVec,
-    alerts_firing: GaugeVec,
-    cluster: ClusterGauges,
+    evaluation: LatestEvaluation,
     pub reports_received: IntCounter,
     pub reports_rejected: IntCounterVec,
     pub alertmanager_posts: IntCounterVec,
@@ -73,8 +50,7 @@ pub struct CollectorMetrics {
     pub evaluation_duration: prometheus::Gauge,
 }
 
-/// Registers a metric built from `Opts` with the `cluster` label.
-fn registered<T: prometheus::core::Collector + Clone + 'static>(
+fn registered<T: Collector + Clone + 'static>(
     registry: &Registry,
     metric: prometheus::Result<T>,
 ) -> T {
@@ -85,131 +61,34 @@ fn registered<T: prometheus::core::Collector + Clone + 'static>(
     metric
 }
 
-fn gauge(registry: &Registry, cluster: &str, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-    registered(
-        registry,
-        GaugeVec::new(
-            Opts::new(name, help).const_label("cluster", cluster),
-            labels,
-        ),
-    )
-}
-
-fn counter(
-    registry: &Registry,
-    cluster: &str,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-) -> IntCounterVec {
-    registered(
-        registry,
-        IntCounterVec::new(
-            Opts::new(name, help).const_label("cluster", cluster),
-            labels,
-        ),
-    )
-}
-
 impl CollectorMetrics {
     pub fn new(cluster: &str) -> Self {
         let r = Registry::new();
-        let c = cluster;
-        let single = |name: &str, help: &str| {
-            counter(&r, c, name, help, &[]).with_label_values(&[] as &[&str])
+        let opts = |name: &str, help: &str| Opts::new(name, help).const_label("cluster", cluster);
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            registered(&r, IntCounterVec::new(opts(name, help), labels))
         };
+        let single =
+            |name: &str, help: &str| registered(&r, IntCounter::with_opts(opts(name, help)));
+        let evaluation = LatestEvaluation::default();
+        r.register(Box::new(evaluation.clone()))
+            .expect("unique metric");
         let metrics = CollectorMetrics {
-            load_share: gauge(
-                &r,
-                c,
-                "brokerwatch_broker_load_share",
-                "D_b(n): the broker's share of its group's load.",
-                &["group", "broker"],
-            ),
-            load_deviation: gauge(
-                &r,
-                c,
-                "brokerwatch_broker_load_deviation_ratio",
-                "r_n: the broker's deviation from the mean share, signed (0.1 = 10 % above).",
-                &["group", "broker"],
-            ),
-            metric_share: gauge(
-                &r,
-                c,
-                "brokerwatch_broker_metric_share",
-                "D_x(n): the broker's share of one load metric in its group.",
-                &["group", "broker", "metric"],
-            ),
-            stddev: gauge(
-                &r,
-                c,
-                "brokerwatch_cluster_load_stddev",
-                "σ: the standard deviation of the brokers' load shares in the group.",
-                &["group"],
-            ),
-            stddev_limit: gauge(
-                &r,
-                c,
-                "brokerwatch_cluster_load_stddev_limit",
-                "σ_max = r / N: the group is imbalanced above it.",
-                &["group"],
-            ),
-            missing: gauge(
-                &r,
-                c,
-                "brokerwatch_group_missing_brokers",
-                "Brokers of the group without a fresh report, left out of its load.",
-                &["group"],
-            ),
-            disk_share: gauge(
-                &r,
-                c,
-                "brokerwatch_disk_load_share",
-                "A disk's share of its broker's disk load.",
-                &["broker", "device"],
-            ),
-            disk_deviation: gauge(
-                &r,
-                c,
-                "brokerwatch_disk_load_deviation_ratio",
-                "A disk's deviation from the mean share of its broker's disks.",
-                &["broker", "device"],
-            ),
-            last_report: gauge(
-                &r,
-                c,
-                "brokerwatch_agent_last_report_timestamp_seconds",
-                "When the broker's agent last reported (Unix time).",
-                &["broker"],
-            ),
-            alerts_firing: gauge(
-                &r,
-                c,
-                "brokerwatch_alerts_firing",
-                "Alerts firing now.",
-                &["alertname", "severity"],
-            ),
             reports_received: single(
                 "brokerwatch_collector_reports_received_total",
                 "Agent reports accepted.",
             ),
             reports_rejected: counter(
-                &r,
-                c,
                 "brokerwatch_collector_reports_rejected_total",
                 "Agent reports refused, by reason.",
                 &["reason"],
             ),
             alertmanager_posts: counter(
-                &r,
-                c,
                 "brokerwatch_collector_alertmanager_posts_total",
                 "Posts to Alertmanager, by result.",
                 &["alertmanager", "result"],
             ),
             alertmanager_dropped: counter(
-                &r,
-                c,
                 "brokerwatch_collector_alertmanager_dropped_alerts_total",
                 "Alerts an Alertmanager saw firing that left the alert book before their resolution reached it (it resolves them at their endsAt).",
                 &["alertmanager"],
@@ -220,185 +99,214 @@ impl CollectorMetrics {
             ),
             state_writable: registered(
                 &r,
-                IntGauge::with_opts(
-                    Opts::new(
-                        "brokerwatch_collector_state_writable",
-                        "1 when the last write of the state file succeeded.",
-                    )
-                    .const_label("cluster", c),
-                ),
+                IntGauge::with_opts(opts(
+                    "brokerwatch_collector_state_writable",
+                    "1 when the last write of the state file succeeded.",
+                )),
             ),
             evaluation_duration: registered(
                 &r,
-                prometheus::Gauge::with_opts(
-                    Opts::new(
-                        "brokerwatch_collector_evaluation_duration_seconds",
-                        "Wall time of the last evaluation.",
-                    )
-                    .const_label("cluster", c),
-                ),
+                prometheus::Gauge::with_opts(opts(
+                    "brokerwatch_collector_evaluation_duration_seconds",
+                    "Wall time of the last evaluation.",
+                )),
             ),
-            cluster: ClusterGauges::new(&r, c),
+            evaluation,
             registry: r,
         };
-        for reason in crate::ingest::REASONS {
+        for reason in brokerwatch_common::codec::REASONS {
             metrics.reports_rejected.with_label_values(&[reason]);
         }
         metrics.state_writable.set(1);
         metrics
     }
 
-    /// Replaces the load, freshness and alert series with this evaluation's.
-    pub fn record(&self, load: &ClusterLoad, last_report: &BTreeMap<i32, f64>, book: &AlertBook) {
-        for vec in [
-            &self.load_share,
-            &self.load_deviation,
-            &self.metric_share,
-            &self.stddev,
-            &self.stddev_limit,
-            &self.missing,
-            &self.disk_share,
-            &self.disk_deviation,
-            &self.last_report,
-            &self.alerts_firing,
-        ] {
-            vec.reset();
-        }
-        for (group, missing) in &load.groups {
-            let g = group.group.as_str();
-            for m in &group.members {
-                let broker = m.member.to_string();
-                self.load_share
-                    .with_label_values(&[g, &broker])
-                    .set(m.share);
-                self.load_deviation
-                    .with_label_values(&[g, &broker])
-                    .set(m.deviation);
-                for (metric, share) in &m.metric_shares {
-                    self.metric_share
-                        .with_label_values(&[g, &broker, metric])
-                        .set(*share);
-                }
-            }
-            self.stddev.with_label_values(&[g]).set(group.stddev);
-            self.stddev_limit
-                .with_label_values(&[g])
-                .set(group.stddev_limit);
-            self.missing
-                .with_label_values(&[g])
-                .set(missing.len() as f64);
-        }
-        for (broker, disks) in &load.disks {
-            let broker = broker.to_string();
-            for d in &disks.members {
-                self.disk_share
-                    .with_label_values(&[&broker, &d.member])
-                    .set(d.share);
-                self.disk_deviation
-                    .with_label_values(&[&broker, &d.member])
-                    .set(d.deviation);
-            }
-        }
-        for (broker, at) in last_report {
-            self.last_report
-                .with_label_values(&[&broker.to_string()])
-                .set(*at);
-        }
-        for alert in book.firing() {
-            let label = |k: &str| alert.labels.get(k).map_or("", String::as_str);
-            self.alerts_firing
-                .with_label_values(&[label("alertname"), label("severity")])
-                .inc();
-        }
-    }
-
-    /// Replaces the replication and consumer-group series: `replication` is
-    /// the latest analysis and its age in seconds.
-    /// The cluster's series: the metadata's age whenever there is one, the
-    /// replication and lag series only from fresh data.
-    pub fn record_cluster(
-        &self,
-        metadata_age: Option<f64>,
-        fresh_replication: Option<&ReplicationFacts>,
-        groups: &[GroupLag],
-    ) {
-        let g = &self.cluster;
-        for vec in [
-            &g.urp_led,
-            &g.missing_from_isr,
-            &g.urp_total,
-            &g.offline,
-            &g.under_min_isr,
-            &g.leader_imbalance,
-            &g.partitions,
-            &g.leaders,
-            &g.metadata_age,
-            &g.in_metadata,
-            &g.lag_messages,
-            &g.lag_seconds,
-            &g.group_status,
-        ] {
-            vec.reset();
-        }
-        let none: [&str; 0] = [];
-        if let Some(age) = metadata_age {
-            g.metadata_age.with_label_values(&none).set(age);
-        }
-        if let Some(facts) = fresh_replication {
-            g.urp_total
-                .with_label_values(&none)
-                .set(facts.under_replicated as f64);
-            g.offline.with_label_values(&none).set(facts.offline as f64);
-            g.under_min_isr
-                .with_label_values(&none)
-                .set(facts.under_min_isr as f64);
-            for (broker, b) in &facts.brokers {
-                let broker = [broker.to_string()];
-                g.urp_led
-                    .with_label_values(&broker)
-                    .set(b.under_replicated_led as f64);
-                g.missing_from_isr
-                    .with_label_values(&broker)
-                    .set(b.missing_from_isr as f64);
-                g.leader_imbalance
-                    .with_label_values(&broker)
-                    .set(b.preferred_leader_imbalance_ratio());
-                g.partitions
-                    .with_label_values(&broker)
-                    .set(b.partitions as f64);
-                g.leaders.with_label_values(&broker).set(b.leaders as f64);
-                g.in_metadata.with_label_values(&broker).set(1.0);
-            }
-            for broker in &facts.brokers_down {
-                g.in_metadata
-                    .with_label_values(&[broker.to_string()])
-                    .set(0.0);
-            }
-        }
-        for group in groups {
-            for topic in &group.topics {
-                let labels = [group.group.as_str(), topic.topic.as_str()];
-                g.lag_messages
-                    .with_label_values(&labels)
-                    .set(topic.lag_messages as f64);
-                if let Some(seconds) = topic.lag_seconds {
-                    g.lag_seconds.with_label_values(&labels).set(seconds);
-                }
-            }
-            for status in Status::ALL {
-                let current = f64::from(u8::from(status == group.status));
-                g.group_status
-                    .with_label_values(&[group.group.as_str(), status.as_str()])
-                    .set(current);
-            }
-        }
+    /// Replaces the evaluation's series with these.
+    pub fn publish(&self, families: Vec<MetricFamily>) {
+        *self
+            .evaluation
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = families;
     }
 
     pub fn encode(&self) -> String {
-        let mut buffer = Vec::new();
+        let mut text = String::new();
         TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buffer)
+            .encode_utf8(&self.registry.gather(), &mut text)
             .expect("text encoding into memory");
-        String::from_utf8(buffer).expect("the text format is UTF-8")
+        text
+    }
+}
+
+/// The load picture, agents' freshness, firing alerts, the groups' limits
+/// and the settings the Prometheus twins of the alerts compare against.
+pub fn evaluation_families(
+    f: &mut Families,
+    config: &Config,
+    load: &ClusterLoad,
+    last_report: &BTreeMap<i32, f64>,
+    book: &AlertBook,
+    groups: &[GroupLag],
+) {
+    load_families(f, load);
+    let mut last = f.gauge(
+        "brokerwatch_agent_last_report_timestamp_seconds",
+        "When the broker's agent last reported (Unix time).",
+    );
+    for (broker, at) in last_report {
+        last.add(&[("broker", &broker.to_string())], *at);
+    }
+    let mut firing: BTreeMap<(&str, &str), f64> = BTreeMap::new();
+    for alert in book.firing() {
+        let label = |k: &str| alert.labels.get(k).map_or("", String::as_str);
+        *firing
+            .entry((label("alertname"), label("severity")))
+            .or_default() += 1.0;
+    }
+    let mut alerts = f.gauge("brokerwatch_alerts_firing", "Alerts firing now.");
+    for ((alertname, severity), count) in firing {
+        alerts.add(&[("alertname", alertname), ("severity", severity)], count);
+    }
+    f.gauge(
+        "brokerwatch_collector_broker_missing_after_seconds",
+        "How long an agent may be silent before its broker is missing (store.broker_missing_after).",
+    )
+    .value(config.broker_missing_after.as_secs_f64());
+    if let Some(kafka) = &config.kafka {
+        f.gauge(
+            "brokerwatch_kafka_metadata_stale_after_seconds",
+            "Metadata older than this is stale (three kafka.metadata_interval).",
+        )
+        .value(kafka.metadata_stale_after());
+    }
+    let limits = &config.consumer_groups;
+    let mut messages = f.gauge(
+        "brokerwatch_consumergroup_max_lag_messages",
+        "The group's lag limit in messages, where one is set.",
+    );
+    for group in groups {
+        if let Some(max) = limits.max_lag_messages(&group.group) {
+            messages.add(&[("consumergroup", &group.group)], max as f64);
+        }
+    }
+    let mut seconds = f.gauge(
+        "brokerwatch_consumergroup_max_lag_seconds",
+        "The group's lag limit in seconds, where one is set.",
+    );
+    for group in groups {
+        if let Some(max) = limits.max_lag_seconds(&group.group) {
+            seconds.add(&[("consumergroup", &group.group)], max);
+        }
+    }
+}
+
+fn load_families(f: &mut Families, load: &ClusterLoad) {
+    let mut share = f.gauge(
+        "brokerwatch_broker_load_share",
+        "D_b(n): the broker's share of its group's load.",
+    );
+    for (group, _) in &load.groups {
+        for m in &group.members {
+            share.add(
+                &[("group", &group.group), ("broker", &m.member.to_string())],
+                m.share,
+            );
+        }
+    }
+    let mut deviation = f.gauge(
+        "brokerwatch_broker_load_deviation_ratio",
+        "r_n: the broker's deviation from the mean share, signed (0.1 = 10 % above).",
+    );
+    for (group, _) in &load.groups {
+        for m in &group.members {
+            deviation.add(
+                &[("group", &group.group), ("broker", &m.member.to_string())],
+                m.deviation,
+            );
+        }
+    }
+    let mut metric_share = f.gauge(
+        "brokerwatch_broker_metric_share",
+        "D_x(n): the broker's share of one load metric in its group.",
+    );
+    for (group, _) in &load.groups {
+        for m in &group.members {
+            let broker = m.member.to_string();
+            for (metric, value) in &m.metric_shares {
+                metric_share.add(
+                    &[
+                        ("group", &group.group),
+                        ("broker", &broker),
+                        ("metric", metric.name()),
+                    ],
+                    *value,
+                );
+            }
+        }
+    }
+    let per_group: [Column<(GroupLoad<i32>, Vec<i32>)>; 3] = [
+        (
+            "brokerwatch_cluster_load_stddev",
+            "σ: the standard deviation of the brokers' load shares in the group.",
+            |(g, _)| g.stddev,
+        ),
+        (
+            "brokerwatch_cluster_load_stddev_limit",
+            "σ_max = r / N: the group is imbalanced above it.",
+            |(g, _)| g.stddev_limit,
+        ),
+        (
+            "brokerwatch_group_missing_brokers",
+            "Brokers of the group without a fresh report, left out of its load.",
+            |(_, missing)| missing.len() as f64,
+        ),
+    ];
+    for (name, help, value) in per_group {
+        let mut family = f.gauge(name, help);
+        for group in &load.groups {
+            family.add(&[("group", &group.0.group)], value(group));
+        }
+    }
+    let per_disk: [Column<MemberLoad<String>>; 2] = [
+        (
+            "brokerwatch_disk_load_share",
+            "A disk's share of its broker's disk load.",
+            |d| d.share,
+        ),
+        (
+            "brokerwatch_disk_load_deviation_ratio",
+            "A disk's deviation from the mean share of its broker's disks.",
+            |d| d.deviation,
+        ),
+    ];
+    for (name, help, value) in per_disk {
+        let mut family = f.gauge(name, help);
+        for (broker, disks) in &load.disks {
+            for d in &disks.members {
+                family.add(
+                    &[("broker", &broker.to_string()), ("device", &d.member)],
+                    value(d),
+                );
+            }
+        }
+    }
+    let per_broker_disks: [Column<GroupLoad<String>>; 2] = [
+        (
+            "brokerwatch_disk_load_stddev",
+            "σ of the shares of one broker's disks.",
+            |g| g.stddev,
+        ),
+        (
+            "brokerwatch_disk_load_stddev_limit",
+            "r / disks: the broker's disks are imbalanced above it.",
+            |g| g.stddev_limit,
+        ),
+    ];
+    for (name, help, value) in per_broker_disks {
+        let mut family = f.gauge(name, help);
+        for (broker, disks) in load.disks.iter().filter(|(_, d)| d.can_alert()) {
+            family.add(&[("broker", &broker.to_string())], value(disks));
+        }
     }
 }

@@ -3,51 +3,64 @@
 //! so that one spike, a sudden drop or a zero sample does not move the load.
 //! Times are Unix seconds on the collector's clock (an agent's clock may be off).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use brokerwatch_common::Report;
 use statrs::statistics::{Data, Median};
 
-/// The series of the page-cache hit ratio.
-pub const PAGE_CACHE_HIT: &str = "page_cache_hit";
+use crate::model::cluster::{GroupRows, LoadRows, ResourceGroups};
+use crate::model::load::{Metric, Row};
+use crate::model::replication::ReplicationFacts;
+
+/// A series the store keeps per broker.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Series {
+    /// A load metric the report gives (not partitions or leaders: those come
+    /// from the cluster's metadata).
+    Load(Metric),
+    /// The page-cache hit ratio: the ebpf method where the agent runs it,
+    /// else the estimate.
+    PageCacheHit,
+    /// One disk's figure (io_read, io_write, io_util).
+    Disk(String, Metric),
+    /// One link's busier direction, as a share of its speed.
+    LinkUtilization(String),
+}
 
 /// The series a report feeds: the broker's load metrics, and per disk and
 /// per interface the figures the host rules and the disk model use.
-pub fn series(report: &Report) -> Vec<(String, f64)> {
+pub fn series(report: &Report) -> Vec<(Series, f64)> {
     let host = &report.host;
     let mut out = Vec::new();
     if let Some(cpu) = &host.cpu {
         out.push((
-            "cpu_used".to_owned(),
+            Series::Load(Metric::CpuUsed),
             cpu.utilization_ratio * f64::from(cpu.cpus),
         ));
-        out.push(("iowait".to_owned(), cpu.iowait_ratio));
+        out.push((Series::Load(Metric::Iowait), cpu.iowait_ratio));
     }
-    // The exact method where the agent runs it, else the estimate.
     if let Some(ratio) = host
         .page_cache_hit_ratio_ebpf
         .or(host.page_cache_hit_ratio_estimate)
     {
-        out.push((PAGE_CACHE_HIT.to_owned(), ratio));
+        out.push((Series::PageCacheHit, ratio));
     }
     if !host.disks.is_empty() {
         out.push((
-            "io_read".to_owned(),
+            Series::Load(Metric::IoRead),
             host.disks.iter().map(|d| d.read_bytes_per_second).sum(),
         ));
         out.push((
-            "io_write".to_owned(),
+            Series::Load(Metric::IoWrite),
             host.disks.iter().map(|d| d.written_bytes_per_second).sum(),
         ));
         let util: f64 = host.disks.iter().map(|d| d.utilization_ratio).sum();
-        out.push(("io_util".to_owned(), util / host.disks.len() as f64));
+        out.push((Series::Load(Metric::IoUtil), util / host.disks.len() as f64));
         for d in &host.disks {
-            out.push((disk_series(&d.device, "io_read"), d.read_bytes_per_second));
-            out.push((
-                disk_series(&d.device, "io_write"),
-                d.written_bytes_per_second,
-            ));
-            out.push((disk_series(&d.device, "io_util"), d.utilization_ratio));
+            let disk = |metric| Series::Disk(d.device.clone(), metric);
+            out.push((disk(Metric::IoRead), d.read_bytes_per_second));
+            out.push((disk(Metric::IoWrite), d.written_bytes_per_second));
+            out.push((disk(Metric::IoUtil), d.utilization_ratio));
         }
     }
     // Loopback is the host talking to itself, not load the broker serves.
@@ -58,11 +71,11 @@ pub fn series(report: &Report) -> Vec<(String, f64)> {
         .collect();
     if !links.is_empty() {
         out.push((
-            "nw_bytes_in".to_owned(),
+            Series::Load(Metric::NwBytesIn),
             links.iter().map(|i| i.receive_bytes_per_second).sum(),
         ));
         out.push((
-            "nw_bytes_out".to_owned(),
+            Series::Load(Metric::NwBytesOut),
             links.iter().map(|i| i.transmit_bytes_per_second).sum(),
         ));
         for i in links {
@@ -72,29 +85,20 @@ pub fn series(report: &Report) -> Vec<(String, f64)> {
                 .chain(i.transmit_utilization_ratio)
                 .reduce(f64::max);
             if let Some(saturation) = saturation {
-                out.push((interface_series(&i.interface), saturation));
+                out.push((Series::LinkUtilization(i.interface.clone()), saturation));
             }
         }
     }
     if let Some(memory) = &host.memory {
         out.push((
-            "mem_used".to_owned(),
+            Series::Load(Metric::MemUsed),
             memory.total_bytes.saturating_sub(memory.available_bytes) as f64,
         ));
     }
     if let Some(fd) = &host.file_descriptors {
-        out.push(("fd".to_owned(), fd.allocated as f64));
+        out.push((Series::Load(Metric::Fd), fd.allocated as f64));
     }
     out
-}
-
-pub fn disk_series(device: &str, metric: &str) -> String {
-    format!("disk:{device}:{metric}")
-}
-
-/// The busier direction's share of the link speed.
-pub fn interface_series(interface: &str) -> String {
-    format!("link:{interface}:utilization")
 }
 
 #[derive(Debug, Clone, Default)]
@@ -128,7 +132,7 @@ impl Window {
 pub struct BrokerEntry {
     pub latest: Report,
     pub received_at: f64,
-    series: BTreeMap<String, Window>,
+    series: BTreeMap<Series, Window>,
 }
 
 #[derive(Debug, Clone)]
@@ -186,7 +190,7 @@ impl Store {
     }
 
     /// The median of a series over the window.
-    pub fn robust(&self, broker: i32, series: &str, now: f64) -> Option<f64> {
+    pub fn robust(&self, broker: i32, series: &Series, now: f64) -> Option<f64> {
         self.brokers
             .get(&broker)?
             .series
@@ -194,12 +198,84 @@ impl Store {
             .robust(now, self.window_seconds)
     }
 
-    /// The series names a broker has, e.g. to find its disks.
-    pub fn series_names(&self, broker: i32) -> impl Iterator<Item = &str> {
+    /// The series a broker has, e.g. to find its disks.
+    pub fn series_of(&self, broker: i32) -> impl Iterator<Item = &Series> {
         self.brokers
             .get(&broker)
             .into_iter()
-            .flat_map(|e| e.series.keys().map(String::as_str))
+            .flat_map(|e| e.series.keys())
+    }
+
+    /// The model's input: each resource group's brokers, those with a fresh
+    /// report (within `missing_after` seconds) with their metrics' robust
+    /// values, the others as missing (never as zero); and the disks of each
+    /// fresh broker. `known` are the brokers seen before (or configured);
+    /// partitions and leaders come from `metadata` when it is fresh.
+    pub fn load_rows(
+        &self,
+        groups: &ResourceGroups,
+        known: &BTreeSet<i32>,
+        missing_after: f64,
+        now: f64,
+        metadata: Option<&ReplicationFacts>,
+    ) -> LoadRows {
+        let everyone: BTreeSet<i32> = known
+            .iter()
+            .copied()
+            .chain(groups.brokers())
+            .chain(self.brokers.keys().copied())
+            .collect();
+        let mut rows: BTreeMap<String, GroupRows> = BTreeMap::new();
+        let mut disks = BTreeMap::new();
+        for broker in everyone {
+            let group = rows.entry(groups.group_of(broker).to_owned()).or_default();
+            if !self.is_fresh(broker, now, missing_after) {
+                group.missing.push(broker);
+                continue;
+            }
+            let from_metadata = metadata.and_then(|m| m.brokers.get(&broker));
+            let values = Metric::ALL
+                .iter()
+                .filter_map(|&metric| {
+                    let value = match (metric, from_metadata) {
+                        (Metric::Partitions, Some(b)) => b.partitions as f64,
+                        (Metric::Leaders, Some(b)) => b.leaders as f64,
+                        _ => self.robust(broker, &Series::Load(metric), now)?,
+                    };
+                    Some((metric, value))
+                })
+                .collect();
+            group.fresh.push(Row {
+                member: broker,
+                values,
+            });
+            disks.insert(broker, self.disk_rows(broker, now));
+        }
+        (rows, disks)
+    }
+
+    /// One row per disk of the broker, by device.
+    fn disk_rows(&self, broker: i32, now: f64) -> Vec<Row<String>> {
+        let devices: BTreeSet<&str> = self
+            .series_of(broker)
+            .filter_map(|s| match s {
+                Series::Disk(device, _) => Some(device.as_str()),
+                _ => None,
+            })
+            .collect();
+        devices
+            .into_iter()
+            .map(|device| Row {
+                member: device.to_owned(),
+                values: Metric::DISK
+                    .iter()
+                    .filter_map(|&m| {
+                        let series = Series::Disk(device.to_owned(), m);
+                        Some((m, self.robust(broker, &series, now)?))
+                    })
+                    .collect(),
+            })
+            .collect()
     }
 }
 
@@ -261,22 +337,35 @@ pub(crate) mod tests {
         }
     }
 
+    const IO_READ: Series = Series::Load(Metric::IoRead);
+
     #[test]
     fn a_report_feeds_the_load_metrics_and_per_device_series() {
         let mut r = report(1, 2.0);
         r.host.disks.push(disk("sdc", 3e6, 0.0, 0.5));
-        let series: BTreeMap<String, f64> = series(&r).into_iter().collect();
-        assert!((series["cpu_used"] - 0.8).abs() < 1e-12, "8 CPUs at 10 %");
-        assert_eq!(series["io_read"], 2e6 + 3e6);
-        assert_eq!(series["io_util"], (0.2 + 0.5) / 2.0);
-        assert_eq!(series["nw_bytes_in"], 2e7, "loopback is left out");
-        assert_eq!(series["disk:sdc:io_read"], 3e6);
-        assert_eq!(series["link:eth0:utilization"], 4e7 / 1.25e9);
+        let series: BTreeMap<Series, f64> = series(&r).into_iter().collect();
+        let load = |metric| Series::Load(metric);
         assert!(
-            !series.contains_key("mem_used"),
+            (series[&load(Metric::CpuUsed)] - 0.8).abs() < 1e-12,
+            "8 CPUs at 10 %"
+        );
+        assert_eq!(series[&load(Metric::IoRead)], 2e6 + 3e6);
+        assert_eq!(series[&load(Metric::IoUtil)], (0.2 + 0.5) / 2.0);
+        assert_eq!(
+            series[&load(Metric::NwBytesIn)],
+            2e7,
+            "loopback is left out"
+        );
+        assert_eq!(series[&Series::Disk("sdc".into(), Metric::IoRead)], 3e6);
+        assert_eq!(
+            series[&Series::LinkUtilization("eth0".into())],
+            4e7 / 1.25e9
+        );
+        assert!(
+            !series.contains_key(&load(Metric::MemUsed)),
             "no memory source, no value"
         );
-        assert!(!series.contains_key("link:lo:utilization"));
+        assert!(!series.contains_key(&Series::LinkUtilization("lo".into())));
     }
 
     #[test]
@@ -286,8 +375,11 @@ pub(crate) mod tests {
             store.insert(report(1, weight), 100.0 + 10.0 * i as f64);
         }
         let now = 160.0;
-        assert_eq!(store.robust(1, "io_read", now), Some(1e6));
-        assert_eq!(store.robust(1, "nw_bytes_in", now), Some(1e7));
+        assert_eq!(store.robust(1, &IO_READ, now), Some(1e6));
+        assert_eq!(
+            store.robust(1, &Series::Load(Metric::NwBytesIn), now),
+            Some(1e7)
+        );
     }
 
     #[test]
@@ -296,22 +388,166 @@ pub(crate) mod tests {
         store.insert(report(1, 1.0), 0.0);
         store.insert(report(1, 3.0), 20.0);
         assert_eq!(
-            store.robust(1, "io_read", 20.0),
+            store.robust(1, &IO_READ, 20.0),
             Some(2e6),
             "median of two is their mean"
         );
         assert_eq!(
-            store.robust(1, "io_read", 45.0),
+            store.robust(1, &IO_READ, 45.0),
             Some(3e6),
             "the first sample left the window"
         );
         assert_eq!(
-            store.robust(1, "io_read", 60.0),
+            store.robust(1, &IO_READ, 60.0),
             None,
             "no sample within the window: unknown, not zero"
         );
         assert!(store.is_fresh(1, 50.0, 60.0));
         assert!(!store.is_fresh(1, 90.0, 60.0));
         assert!(!store.is_fresh(2, 0.0, 60.0));
+    }
+
+    use crate::model::cluster::{cluster_load, ClusterLoad, LoadParams};
+    use crate::model::load::default_weights;
+    use crate::model::replication::ReplicationFacts;
+
+    /// The default load settings and these resource groups.
+    fn params(groups: &[(&str, &[i32])]) -> (LoadParams, ResourceGroups) {
+        (
+            LoadParams {
+                weights: default_weights(&Metric::ALL),
+                deviation: 0.10,
+                disk_deviation: 0.10,
+            },
+            ResourceGroups(
+                groups
+                    .iter()
+                    .map(|(name, brokers)| ((*name).to_owned(), brokers.iter().copied().collect()))
+                    .collect(),
+            ),
+        )
+    }
+
+    /// The cluster's load as the evaluator computes it (missing after 60 s).
+    pub(crate) fn load_of(
+        (params, groups): &(LoadParams, ResourceGroups),
+        store: &Store,
+        known: &BTreeSet<i32>,
+        now: f64,
+        metadata: Option<&ReplicationFacts>,
+    ) -> ClusterLoad {
+        let (rows, disks) = store.load_rows(groups, known, 60.0, now, metadata);
+        cluster_load(params, rows, disks)
+    }
+
+    #[test]
+    fn one_heavy_broker_stands_out_and_a_silent_one_is_missing_not_zero() {
+        let config = params(&[]);
+        let mut store = Store::new(300.0);
+        for broker in 1..=4 {
+            store.insert(report(broker, if broker == 3 { 4.0 } else { 1.0 }), 1000.0);
+        }
+        store.insert(report(5, 1.0), 800.0); // last heard 200 s ago
+        let known = BTreeSet::from([6]); // seen before, no report since the restart
+        let load = load_of(&config, &store, &known, 1000.0, None);
+        assert_eq!(load.groups.len(), 1);
+        let (group, missing) = &load.groups[0];
+        assert_eq!(group.group, "default");
+        assert_eq!(missing, &[5, 6]);
+        assert_eq!(group.members.len(), 4);
+        // Every metric is 4x on broker 3: share 4/7.
+        let heavy = &group.members[2];
+        assert_eq!(heavy.member, 3);
+        assert!((heavy.share - 4.0 / 7.0).abs() < 1e-12);
+        assert!((heavy.deviation - (4.0 * 4.0 / 7.0 - 1.0)).abs() < 1e-12);
+        assert!(!group.balanced);
+        assert_eq!(
+            group.deviating(0.10).map(|m| m.member).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
+    }
+
+    #[test]
+    fn resource_groups_are_computed_apart() {
+        let config = params(&[("payments", &[1, 2])]);
+        let mut store = Store::new(300.0);
+        store.insert(report(1, 1.0), 10.0);
+        store.insert(report(2, 1.0), 10.0);
+        store.insert(report(3, 9.0), 10.0);
+        store.insert(report(4, 1.0), 10.0);
+        let load = load_of(&config, &store, &BTreeSet::new(), 10.0, None);
+        let names: Vec<&str> = load.groups.iter().map(|(g, _)| g.group.as_str()).collect();
+        assert_eq!(names, ["default", "payments"]);
+        assert!(
+            load.groups[1].0.balanced,
+            "payments is even whatever broker 3 does"
+        );
+        assert!(!load.groups[0].0.balanced);
+        assert!((load.groups[0].0.members[0].share - 0.9).abs() < 1e-12);
+    }
+
+    #[test]
+    fn partitions_and_leaders_come_from_the_metadata() {
+        use crate::model::replication::{analyze, tests::partition, Snapshot, TopicMeta};
+        let mut config = params(&[]);
+        for metric in [
+            Metric::CpuUsed,
+            Metric::NwBytesIn,
+            Metric::NwBytesOut,
+            Metric::IoRead,
+            Metric::IoWrite,
+            Metric::Iowait,
+            Metric::IoUtil,
+        ] {
+            config.0.weights.insert(metric, 0.0);
+        }
+        let mut store = Store::new(300.0);
+        store.insert(report(1, 1.0), 10.0);
+        store.insert(report(2, 1.0), 10.0);
+        let snapshot = Snapshot {
+            brokers: vec![1, 2],
+            topics: vec![TopicMeta {
+                name: "t".into(),
+                min_insync_replicas: None,
+                partitions: vec![
+                    partition(0, 1, &[1, 2], &[1, 2]),
+                    partition(1, 1, &[1], &[1]),
+                    partition(2, 2, &[1], &[1]),
+                ],
+            }],
+        };
+        let facts = analyze(&snapshot, &BTreeSet::new());
+        let load = load_of(&config, &store, &BTreeSet::new(), 10.0, Some(&facts));
+        let group = &load.groups[0].0;
+        // The reports carry no memory or fd source, so only the two metadata metrics count.
+        assert_eq!(group.metrics, ["leaders", "partitions"]);
+        // partitions 3 and 1, leaders 2 and 1: B = 3/4 + 2/3 and 1/4 + 1/3, over 2.
+        assert!((group.members[0].share - (0.75 + 2.0 / 3.0) / 2.0).abs() < 1e-12);
+        assert!((group.members[1].metric_shares["leaders"] - 1.0 / 3.0).abs() < 1e-12);
+        let without = load_of(&config, &store, &BTreeSet::new(), 10.0, None);
+        assert!(
+            without.groups[0].0.metrics.is_empty(),
+            "no metadata: partitions and leaders are unknown, not zero"
+        );
+    }
+
+    #[test]
+    fn the_disks_inside_a_broker_are_compared() {
+        let config = params(&[]);
+        let mut store = Store::new(300.0);
+        let mut r = report(1, 1.0);
+        r.host.disks = vec![
+            disk("sdb", 1e6, 1e6, 0.2),
+            disk("sdc", 1e6, 1e6, 0.2),
+            disk("sdd", 4e6, 4e6, 0.8),
+        ];
+        store.insert(r, 10.0);
+        store.insert(report(2, 1.0), 10.0); // one disk: no disk model
+        let load = load_of(&config, &store, &BTreeSet::new(), 10.0, None);
+        assert_eq!(load.disks.keys().copied().collect::<Vec<_>>(), [1]);
+        let disks = &load.disks[&1];
+        assert_eq!(disks.members[2].member, "sdd");
+        assert!((disks.members[2].share - 4.0 / 6.0).abs() < 1e-12);
+        assert!(!disks.balanced);
     }
 }

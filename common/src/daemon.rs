@@ -1,5 +1,5 @@
-//! What both daemons do alike at their edges: bind their listener, and stop
-//! on Ctrl-C or SIGTERM.
+//! What both daemons do alike at their edges: log, bind their listener, and
+//! stop on Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
 
@@ -32,6 +32,18 @@ pub async fn shutdown_signal() {
         _ = terminate => {}
     }
     tracing::info!("shutting down");
+}
+
+/// Logs to standard error (journald keeps it under systemd), in colour only
+/// on a terminal, and panics as one error line.
+pub fn init_logging(level: tracing::Level) {
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    log_panics_as_errors();
 }
 
 /// Logs a panic as one error line through `tracing` instead of the default

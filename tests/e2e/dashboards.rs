@@ -35,9 +35,8 @@ fn fill(expr: &str) -> String {
 fn every_dashboard_panel_returns_series_and_the_rules_load() {
     let (collector_port, agent_port, prometheus_port) = (free_port(), free_port(), free_port());
     let mut demo = Daemon::start(
-        &workspace_binary("brokerwatch-collector"),
+        &workspace_binary("brokerwatch-demo"),
         &[
-            "demo",
             "--listen",
             &format!("127.0.0.1:{collector_port}"),
             "--agent-listen",

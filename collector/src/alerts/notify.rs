@@ -183,7 +183,7 @@ async fn deliver_forever(
         let set = current.borrow_and_update().clone();
         let body = postable(
             &set.alerts,
-            crate::server::unix_now(),
+            crate::clock::unix_now(),
             delivery.resend.as_secs_f64(),
             &delivery.generator_url,
         );

@@ -51,6 +51,24 @@ pub enum Transition {
     Resolved(String),
 }
 
+impl Transition {
+    /// The alert's identity.
+    pub fn id(&self) -> &str {
+        match self {
+            Transition::Pending(id) | Transition::Fired(id) | Transition::Resolved(id) => id,
+        }
+    }
+
+    /// What happened, as the log says it.
+    pub fn what(&self) -> &'static str {
+        match self {
+            Transition::Pending(_) => "pending",
+            Transition::Fired(_) => "firing",
+            Transition::Resolved(_) => "resolved",
+        }
+    }
+}
+
 /// The alerts by identity (`alertname{label="value",...}`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AlertBook {

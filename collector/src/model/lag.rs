@@ -26,9 +26,9 @@
 
 use std::collections::VecDeque;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Status {
     Ok,
@@ -281,7 +281,7 @@ fn growing(points: impl Iterator<Item = (f64, f64)>) -> bool {
         && last - first >= (first * 0.1).max(1.0)
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopicLag {
     pub topic: String,
     pub status: Status,
@@ -291,7 +291,7 @@ pub struct TopicLag {
     pub partitions_by_status: Vec<(Status, u64)>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupLag {
     pub group: String,
     pub status: Status,

@@ -10,39 +10,104 @@
 //! σ      = sqrt( (1/N) · Σ_n (D_b(n) − 1/N)² ),   σ_max = r / N
 //! ```
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
-/// The load metrics of DESIGN.md, in the order tables show them.
-pub const METRICS: [&str; 11] = [
-    "partitions",
-    "leaders",
-    "cpu_used",
-    "nw_bytes_in",
-    "nw_bytes_out",
-    "io_read",
-    "io_write",
-    "iowait",
-    "io_util",
-    "mem_used",
-    "fd",
-];
+/// A load metric of DESIGN.md section 2. Declared in the order of the
+/// names, so that a map keyed by metrics iterates (and the model sums) in
+/// name order, and a metric can be looked up by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Metric {
+    CpuUsed,
+    Fd,
+    IoRead,
+    IoUtil,
+    IoWrite,
+    Iowait,
+    Leaders,
+    MemUsed,
+    NwBytesIn,
+    NwBytesOut,
+    Partitions,
+}
 
-/// The metrics of the model across the disks inside one broker.
-pub const DISK_METRICS: [&str; 3] = ["io_read", "io_write", "io_util"];
+impl Metric {
+    /// The load metrics, in the order tables show them.
+    pub const ALL: [Metric; 11] = [
+        Metric::Partitions,
+        Metric::Leaders,
+        Metric::CpuUsed,
+        Metric::NwBytesIn,
+        Metric::NwBytesOut,
+        Metric::IoRead,
+        Metric::IoWrite,
+        Metric::Iowait,
+        Metric::IoUtil,
+        Metric::MemUsed,
+        Metric::Fd,
+    ];
 
-/// Weight per metric name; a metric absent here has weight 0 (not used).
-pub type Weights = BTreeMap<String, f64>;
+    /// The metrics of the model across the disks inside one broker.
+    pub const DISK: [Metric; 3] = [Metric::IoRead, Metric::IoWrite, Metric::IoUtil];
 
-/// Every DESIGN.md metric with weight 1.
-pub fn default_weights(metrics: &[&str]) -> Weights {
-    metrics.iter().map(|m| ((*m).to_owned(), 1.0)).collect()
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Partitions => "partitions",
+            Metric::Leaders => "leaders",
+            Metric::CpuUsed => "cpu_used",
+            Metric::NwBytesIn => "nw_bytes_in",
+            Metric::NwBytesOut => "nw_bytes_out",
+            Metric::IoRead => "io_read",
+            Metric::IoWrite => "io_write",
+            Metric::Iowait => "iowait",
+            Metric::IoUtil => "io_util",
+            Metric::MemUsed => "mem_used",
+            Metric::Fd => "fd",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// Every name, for error messages.
+    pub fn names() -> String {
+        Metric::ALL.map(Metric::name).join(", ")
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Sound because metrics order as their names do (a test checks it).
+impl Borrow<str> for Metric {
+    fn borrow(&self) -> &str {
+        self.name()
+    }
+}
+
+impl PartialEq<&str> for Metric {
+    fn eq(&self, other: &&str) -> bool {
+        self.name() == *other
+    }
+}
+
+/// Weight per metric; a metric absent here has weight 0 (not used).
+pub type Weights = BTreeMap<Metric, f64>;
+
+/// Every metric of `metrics` with weight 1.
+pub fn default_weights(metrics: &[Metric]) -> Weights {
+    metrics.iter().map(|m| (*m, 1.0)).collect()
 }
 
 /// One member's row: its id and its value per metric.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row<K> {
     pub member: K,
-    pub values: BTreeMap<String, f64>,
+    pub values: BTreeMap<Metric, f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,7 +118,7 @@ pub struct MemberLoad<K> {
     /// r_n as a fraction, signed: +0.5 is 50 % above the mean share.
     pub deviation: f64,
     /// D_x(n) per metric used.
-    pub metric_shares: BTreeMap<String, f64>,
+    pub metric_shares: BTreeMap<Metric, f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,9 +129,9 @@ pub struct GroupLoad<K> {
     pub stddev_limit: f64,
     pub balanced: bool,
     /// Metrics that entered the load (weight > 0, present for every member, Σ > 0).
-    pub metrics: Vec<String>,
+    pub metrics: Vec<Metric>,
     /// Metrics left out, with why.
-    pub skipped_metrics: BTreeMap<String, String>,
+    pub skipped_metrics: BTreeMap<Metric, String>,
 }
 
 impl<K> GroupLoad<K> {
@@ -98,20 +163,20 @@ pub fn compute<K: Clone>(
 ) -> GroupLoad<K> {
     let n = rows.len();
     let mut skipped = BTreeMap::new();
-    let mut used: Vec<(&str, f64, f64)> = Vec::new(); // (metric, weight, Σ)
-    for (metric, &weight) in weights {
+    let mut used: Vec<(Metric, f64, f64)> = Vec::new(); // (metric, weight, Σ)
+    for (&metric, &weight) in weights {
         if weight <= 0.0 {
             continue;
         }
-        if rows.iter().any(|r| !r.values.contains_key(metric)) {
-            if rows.iter().any(|r| r.values.contains_key(metric)) {
-                skipped.insert(metric.clone(), "not known for every member".to_owned());
+        if rows.iter().any(|r| !r.values.contains_key(&metric)) {
+            if rows.iter().any(|r| r.values.contains_key(&metric)) {
+                skipped.insert(metric, "not known for every member".to_owned());
             }
             continue;
         }
-        let sum: f64 = rows.iter().map(|r| r.values[metric]).sum();
+        let sum: f64 = rows.iter().map(|r| r.values[&metric]).sum();
         if !(sum > 0.0 && sum.is_finite()) {
-            skipped.insert(metric.clone(), "sums to 0".to_owned());
+            skipped.insert(metric, "sums to 0".to_owned());
             continue;
         }
         used.push((metric, weight, sum));
@@ -119,7 +184,7 @@ pub fn compute<K: Clone>(
 
     let weighted: Vec<f64> = rows
         .iter()
-        .map(|r| used.iter().map(|(m, w, sum)| w * r.values[*m] / sum).sum())
+        .map(|r| used.iter().map(|(m, w, sum)| w * r.values[m] / sum).sum())
         .collect();
     let total: f64 = weighted.iter().sum();
     let mean = if n == 0 { 0.0 } else { 1.0 / n as f64 };
@@ -134,7 +199,7 @@ pub fn compute<K: Clone>(
                 deviation: if n == 0 { 0.0 } else { (share - mean) / mean },
                 metric_shares: used
                     .iter()
-                    .map(|(m, _, sum)| ((*m).to_owned(), row.values[*m] / sum))
+                    .map(|(m, _, sum)| (*m, row.values[m] / sum))
                     .collect(),
             }
         })
@@ -160,7 +225,7 @@ pub fn compute<K: Clone>(
         stddev,
         stddev_limit,
         balanced: true,
-        metrics: used.iter().map(|(m, _, _)| (*m).to_owned()).collect(),
+        metrics: used.iter().map(|(m, _, _)| *m).collect(),
         skipped_metrics: skipped,
     };
     load.balanced = !load.can_alert() || load.stddev <= load.stddev_limit;
@@ -174,7 +239,22 @@ pub(crate) mod tests {
     pub(crate) fn row(member: i32, values: &[(&str, f64)]) -> Row<i32> {
         Row {
             member,
-            values: values.iter().map(|(m, v)| ((*m).to_owned(), *v)).collect(),
+            values: values
+                .iter()
+                .map(|(m, v)| (Metric::from_name(m).unwrap(), *v))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn metrics_order_as_their_names_do() {
+        let mut by_name = Metric::ALL;
+        by_name.sort_by_key(|m| m.name());
+        let mut by_metric = Metric::ALL;
+        by_metric.sort();
+        assert_eq!(by_name, by_metric, "Borrow<str> relies on it");
+        for m in Metric::ALL {
+            assert_eq!(Metric::from_name(m.name()), Some(m));
         }
     }
 
@@ -220,7 +300,7 @@ pub(crate) mod tests {
         let load = compute(
             "default",
             &worked_example(),
-            &default_weights(&METRICS),
+            &default_weights(&Metric::ALL),
             0.10,
         );
         let shares: Vec<f64> = load.members.iter().map(|m| m.share).collect();
@@ -257,20 +337,12 @@ pub(crate) mod tests {
     #[test]
     fn weights_change_the_shares() {
         // Only nw_bytes_out, weight 3: B_n is 3 · D_out(n), so D_b(n) = D_out(n).
-        let weights: Weights = [
-            ("nw_bytes_out".to_owned(), 3.0),
-            ("partitions".to_owned(), 0.0),
-        ]
-        .into();
+        let weights: Weights = [(Metric::NwBytesOut, 3.0), (Metric::Partitions, 0.0)].into();
         let load = compute("default", &worked_example(), &weights, 0.10);
         close(load.members[1].share, 210.0 / 800.0);
         assert_eq!(load.metrics, ["nw_bytes_out"]);
         // partitions 2 and nw_bytes_out 1: broker 3's share leans to partitions.
-        let weights: Weights = [
-            ("partitions".to_owned(), 2.0),
-            ("nw_bytes_out".to_owned(), 1.0),
-        ]
-        .into();
+        let weights: Weights = [(Metric::Partitions, 2.0), (Metric::NwBytesOut, 1.0)].into();
         let load = compute("default", &worked_example(), &weights, 0.10);
         let expected = (2.0 * 110.0 / 400.0 + 190.0 / 800.0) / 3.0;
         close(load.members[2].share, expected);
@@ -282,7 +354,7 @@ pub(crate) mod tests {
             row(1, &[("partitions", 10.0), ("iowait", 0.0)]),
             row(2, &[("partitions", 30.0), ("iowait", 0.0)]),
         ];
-        let load = compute("default", &rows, &default_weights(&METRICS), 0.10);
+        let load = compute("default", &rows, &default_weights(&Metric::ALL), 0.10);
         assert_eq!(load.metrics, ["partitions"]);
         assert_eq!(load.skipped_metrics["iowait"], "sums to 0");
         close(load.members[0].share, 0.25);
@@ -303,7 +375,7 @@ pub(crate) mod tests {
             row(1, &[("partitions", 10.0), ("cpu_used", 0.5)]),
             row(2, &[("partitions", 10.0)]),
         ];
-        let load = compute("default", &rows, &default_weights(&METRICS), 0.10);
+        let load = compute("default", &rows, &default_weights(&Metric::ALL), 0.10);
         assert_eq!(load.metrics, ["partitions"]);
         assert_eq!(
             load.skipped_metrics["cpu_used"],
@@ -316,7 +388,7 @@ pub(crate) mod tests {
     #[test]
     fn a_group_of_one_is_reported_but_never_alerts() {
         let rows = vec![row(7, &[("partitions", 10.0)])];
-        let load = compute("solo", &rows, &default_weights(&METRICS), 0.10);
+        let load = compute("solo", &rows, &default_weights(&Metric::ALL), 0.10);
         assert_eq!(load.members.len(), 1);
         close(load.members[0].share, 1.0);
         close(load.members[0].deviation, 0.0);
@@ -327,10 +399,10 @@ pub(crate) mod tests {
     #[test]
     fn nothing_to_compare_is_balanced() {
         let rows = vec![row(1, &[("iowait", 0.0)]), row(2, &[("iowait", 0.0)])];
-        let load = compute("default", &rows, &default_weights(&METRICS), 0.10);
+        let load = compute("default", &rows, &default_weights(&Metric::ALL), 0.10);
         assert!(load.metrics.is_empty() && load.balanced);
         close(load.members[0].share, 0.5);
-        let empty = compute::<i32>("empty", &[], &default_weights(&METRICS), 0.10);
+        let empty = compute::<i32>("empty", &[], &default_weights(&Metric::ALL), 0.10);
         assert!(empty.members.is_empty() && empty.balanced);
     }
 
@@ -338,10 +410,12 @@ pub(crate) mod tests {
     fn the_disks_of_one_broker_use_the_same_model() {
         let disk = |device: &str, read: f64, write: f64, util: f64| Row {
             member: device.to_owned(),
-            values: [("io_read", read), ("io_write", write), ("io_util", util)]
-                .iter()
-                .map(|(m, v)| ((*m).to_owned(), *v))
-                .collect(),
+            values: [
+                (Metric::IoRead, read),
+                (Metric::IoWrite, write),
+                (Metric::IoUtil, util),
+            ]
+            .into(),
         };
         let rows = vec![
             disk("sdb", 100.0, 400.0, 0.30),
@@ -349,7 +423,7 @@ pub(crate) mod tests {
             disk("sdd", 100.0, 400.0, 0.30),
             disk("sde", 300.0, 1200.0, 0.90),
         ];
-        let load = compute("broker 1", &rows, &default_weights(&DISK_METRICS), 0.10);
+        let load = compute("broker 1", &rows, &default_weights(&Metric::DISK), 0.10);
         // sde carries half of every metric.
         close(load.members[3].share, 0.5);
         close(load.members[3].deviation, 1.0);

@@ -1,4 +1,6 @@
-//! Pure computation: the load model and its JSON form.
+//! Pure computation: the load model and its JSON form, replication health
+//! from metadata, and consumer lag from offsets. Nothing here reads a clock,
+//! a file or the network.
 
 pub mod cluster;
 pub mod lag;
@@ -53,16 +55,30 @@ impl GroupView {
                     broker: m.member,
                     share: m.share,
                     deviation: m.deviation,
-                    metric_shares: m.metric_shares.clone(),
+                    metric_shares: m
+                        .metric_shares
+                        .iter()
+                        .map(|(metric, share)| (metric.name().to_owned(), *share))
+                        .collect(),
                 })
                 .collect(),
             stddev: load.stddev,
             stddev_limit: load.stddev_limit,
             balanced: load.balanced,
-            metrics: load.metrics.clone(),
-            skipped_metrics: load.skipped_metrics.clone(),
+            metrics: load.metrics.iter().map(|m| m.name().to_owned()).collect(),
+            skipped_metrics: load
+                .skipped_metrics
+                .iter()
+                .map(|(metric, why)| (metric.name().to_owned(), why.clone()))
+                .collect(),
             missing,
         }
+    }
+
+    /// A group can only be out of balance with two members or more and
+    /// something to compare them on.
+    pub fn can_alert(&self) -> bool {
+        self.brokers.len() >= 2 && !self.metrics.is_empty()
     }
 }
 
@@ -80,14 +96,14 @@ pub fn verdict(deviation: f64, deviation_limit: f64, can_alert: bool) -> &'stati
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::load::{compute, default_weights, tests::worked_example, METRICS};
+    use crate::model::load::{compute, default_weights, tests::worked_example, Metric};
 
     #[test]
     fn the_json_has_the_design_shape() {
         let load = compute(
             "default",
             &worked_example(),
-            &default_weights(&METRICS),
+            &default_weights(&Metric::ALL),
             0.10,
         );
         let view = LoadView {

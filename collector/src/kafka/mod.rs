@@ -2,7 +2,9 @@
 //! rdkafka): metadata, topic configs, consumer groups, committed and end
 //! offsets. Fetching only: what the answers mean is decided in `model/` on
 //! the snapshots this returns. Every call is blocking with a timeout; the
-//! daemon runs them on a thread of their own.
+//! daemon runs them on a thread of their own, through its checks.
+
+pub mod checks;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

@@ -1,14 +1,28 @@
-//! Report intake: checks a `POST /api/v1/reports` request and decodes its
-//! report, or says why not. Pure: the HTTP handler only moves bytes here
-//! and the verdict back out; a refused request never reaches the store.
+//! The one wire codec of reports: an agent encodes (JSON, gzipped), the
+//! collector decodes and checks, and the demo and the tests post the same
+//! bytes. Decoding says why a body is refused: an HTTP status, a `reason`
+//! label for the collector's rejection counter, and a one-line message for
+//! the agent.
 
-use std::io::Read;
+use std::io::{Read, Write};
 
-use brokerwatch_common::{Report, Secret, SCHEMA_VERSION};
-use serde::Deserialize;
+use crate::{Report, SCHEMA_VERSION};
 
-/// Why a report was refused: the HTTP status, a `reason` label for
-/// `brokerwatch_collector_reports_rejected_total`, and a message for the agent.
+/// The `Content-Encoding` of an encoded report.
+pub const CONTENT_ENCODING: &str = "gzip";
+
+/// A report as it goes over the wire: JSON, gzipped.
+pub fn encode(report: &Report) -> Vec<u8> {
+    let json = serde_json::to_vec(report).expect("a report serialises");
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(json.len() / 4),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(&json).expect("writing into memory");
+    encoder.finish().expect("writing into memory")
+}
+
+/// Why a report was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     pub status: u16,
@@ -17,7 +31,7 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    fn new(status: u16, reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: u16, reason: &'static str, message: impl Into<String>) -> Self {
         Rejection {
             status,
             reason,
@@ -26,7 +40,7 @@ impl Rejection {
     }
 }
 
-/// The `reason` labels, so that each counter exists from the start.
+/// Every `reason` a refusal can give, so that each counter exists from the start.
 pub const REASONS: [&str; 7] = [
     "unauthenticated",
     "forbidden",
@@ -37,65 +51,24 @@ pub const REASONS: [&str; 7] = [
     "invalid",
 ];
 
-pub struct Limits<'a> {
-    /// Accepted bearer tokens; `None` when the collector accepts anyone.
-    pub tokens: Option<&'a [Secret]>,
-    pub max_decoded_bytes: usize,
-}
-
-/// Compares without an early exit, so the time taken says nothing of how
-/// much of a token was right.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
-}
-
-pub fn check_token(
-    authorization: Option<&str>,
-    tokens: Option<&[Secret]>,
-) -> Result<(), Rejection> {
-    let Some(tokens) = tokens else { return Ok(()) };
-    let presented = authorization
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(|| {
-            Rejection::new(
-                401,
-                "unauthenticated",
-                "no bearer token: send Authorization: Bearer TOKEN",
-            )
-        })?;
-    // Checks every token, again so that timing does not tell which matched.
-    let matched = tokens.iter().fold(false, |found, t| {
-        found | same(t.expose().as_bytes(), presented.as_bytes())
-    });
-    if matched {
-        Ok(())
-    } else {
-        Err(Rejection::new(
-            403,
-            "forbidden",
-            "the bearer token is not one this collector accepts",
-        ))
-    }
-}
-
-#[derive(Deserialize)]
+#[derive(serde::Deserialize)]
 struct Envelope {
     schema_version: u32,
 }
 
-/// Decodes a body (gzip when `content_encoding` says so) into a report.
+/// Decodes a body (gzip when `content_encoding` says so, inflating to at
+/// most `max_decoded_bytes`) into a report of this schema version.
 pub fn decode(
     body: &[u8],
     content_encoding: Option<&str>,
-    limits: &Limits,
+    max_decoded_bytes: usize,
 ) -> Result<Report, Rejection> {
     let json = match content_encoding.map(str::trim) {
         None | Some("") | Some("identity") => body.to_vec(),
         Some("gzip") => {
             let mut decoded = Vec::new();
             flate2::read::GzDecoder::new(body)
-                .take(limits.max_decoded_bytes as u64 + 1)
+                .take(max_decoded_bytes as u64 + 1)
                 .read_to_end(&mut decoded)
                 .map_err(|e| {
                     Rejection::new(
@@ -104,14 +77,11 @@ pub fn decode(
                         format!("the gzip body does not decompress: {e}"),
                     )
                 })?;
-            if decoded.len() > limits.max_decoded_bytes {
+            if decoded.len() > max_decoded_bytes {
                 return Err(Rejection::new(
                     413,
                     "too_large",
-                    format!(
-                        "the report decompresses to more than {} bytes",
-                        limits.max_decoded_bytes
-                    ),
+                    format!("the report decompresses to more than {max_decoded_bytes} bytes"),
                 ));
             }
             decoded
@@ -171,13 +141,27 @@ pub fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::report;
-    use std::io::Write;
+    use crate::{CpuReport, HostReport};
 
-    const LIMITS: Limits = Limits {
-        tokens: None,
-        max_decoded_bytes: 64 * 1024,
-    };
+    const MAX: usize = 64 * 1024;
+
+    fn report(broker: i32) -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            broker_id: broker,
+            agent_version: "test".into(),
+            timestamp_ms: 0,
+            interval_seconds: 10.0,
+            host: HostReport {
+                cpu: Some(CpuReport {
+                    cpus: 8,
+                    utilization_ratio: 0.05,
+                    iowait_ratio: 0.01,
+                }),
+                ..HostReport::default()
+            },
+        }
+    }
 
     fn gzip(bytes: &[u8]) -> Vec<u8> {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -186,20 +170,19 @@ mod tests {
     }
 
     #[test]
-    fn a_gzipped_or_plain_report_decodes() {
-        let json = serde_json::to_vec(&report(3, 1.0)).unwrap();
+    fn an_encoded_report_decodes_to_itself_and_plain_json_too() {
         assert_eq!(
-            decode(&gzip(&json), Some("gzip"), &LIMITS).unwrap(),
-            report(3, 1.0)
+            decode(&encode(&report(3)), Some(CONTENT_ENCODING), MAX).unwrap(),
+            report(3)
         );
-        assert_eq!(decode(&json, None, &LIMITS).unwrap().broker_id, 3);
+        let json = serde_json::to_vec(&report(3)).unwrap();
+        assert_eq!(decode(&json, None, MAX).unwrap().broker_id, 3);
     }
 
     #[test]
     fn bad_bodies_are_refused_with_a_status_and_a_reason() {
-        let json = serde_json::to_vec(&report(3, 1.0)).unwrap();
-        let refuse =
-            |body: &[u8], encoding: Option<&str>| decode(body, encoding, &LIMITS).unwrap_err();
+        let json = serde_json::to_vec(&report(3)).unwrap();
+        let refuse = |body: &[u8], encoding: Option<&str>| decode(body, encoding, MAX).unwrap_err();
 
         let r = refuse(b"{\"schema_version\": 1, \"broker_id\": ", None);
         assert_eq!((r.status, r.reason), (400, "malformed"));
@@ -240,18 +223,5 @@ mod tests {
             .replace("\"broker_id\":3", "\"broker_id\":-1");
         let r = refuse(negative.as_bytes(), None);
         assert_eq!((r.status, r.reason), (422, "invalid"));
-    }
-
-    #[test]
-    fn tokens_are_checked() {
-        let tokens = [Secret::new("alpha"), Secret::new("beta")];
-        assert_eq!(check_token(Some("Bearer beta"), Some(&tokens)), Ok(()));
-        assert_eq!(check_token(None, None), Ok(()), "allow_unauthenticated");
-        let r = check_token(None, Some(&tokens)).unwrap_err();
-        assert_eq!((r.status, r.reason), (401, "unauthenticated"));
-        let r = check_token(Some("Basic YWxwaGE="), Some(&tokens)).unwrap_err();
-        assert_eq!(r.status, 401);
-        let r = check_token(Some("Bearer alph"), Some(&tokens)).unwrap_err();
-        assert_eq!((r.status, r.reason), (403, "forbidden"));
     }
 }

@@ -1,0 +1,138 @@
+//! Consumer lag: a group whose status is one of `alert_statuses`, or whose
+//! lag is over its limits, with what to do about its status and where.
+
+use crate::alerts::judge::{age, Judge};
+use crate::catalogue::Alert;
+use crate::config::Config;
+use crate::model::lag::Status;
+
+use super::Inputs;
+
+pub(super) fn judge(j: &mut Judge, config: &Config, inputs: &Inputs) {
+    let limits = &config.consumer_groups;
+    for group in inputs.groups {
+        let over_messages = limits
+            .max_lag_messages(&group.group)
+            .is_some_and(|max| group.lag_messages > max);
+        let over_seconds = limits
+            .max_lag_seconds(&group.group)
+            .is_some_and(|max| group.lag_seconds.is_some_and(|s| s > max));
+        let behind = group
+            .lag_seconds
+            .map_or_else(|| "unknown time".to_owned(), age);
+        let topics: Vec<String> = group
+            .topics
+            .iter()
+            .filter(|t| t.status != Status::Ok || t.lag_messages > 0)
+            .map(|t| {
+                let statuses: Vec<String> = t
+                    .partitions_by_status
+                    .iter()
+                    .map(|(s, n)| format!("{n} {}", s.as_str()))
+                    .collect();
+                format!(
+                    "{} {} messages ({})",
+                    t.topic,
+                    t.lag_messages,
+                    statuses.join(", ")
+                )
+            })
+            .collect();
+        let advice = match group.status {
+            Status::Stop => "The consumers stopped committing while messages keep arriving: are they running, and are they stuck on a message?",
+            Status::Stall => "The consumers are not moving though messages are waiting: look for a poison message or a stuck handler.",
+            Status::Rewind => "The committed offset went back: someone reset the group, or the consumers restarted from an old position.",
+            Status::Err | Status::Warn => "The consumers read more slowly than the producers write: add consumers (up to the partition count) or find what slows them.",
+            Status::Ok => "The lag is over the group's limit though it is not growing.",
+        };
+        j.judge(
+            Alert::KafkaConsumerGroupLag,
+            &[&group.group],
+            limits.alert_statuses.contains(&group.status) || over_messages || over_seconds,
+            &[
+                ("status", group.status.as_str().to_owned()),
+                ("messages", group.lag_messages.to_string()),
+                ("behind", behind),
+                ("advice", advice.to_owned()),
+                (
+                    "topics",
+                    if topics.is_empty() {
+                        "none lagging".to_owned()
+                    } else {
+                        topics.join("; ")
+                    },
+                ),
+            ],
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{cluster_verdicts, config, find};
+
+    #[test]
+    fn lag_fires_on_status_and_on_limits() {
+        use crate::model::lag::{GroupLag, Status, TopicLag};
+        let text = "cluster = \"prod\"\n[ingest]\nallow_unauthenticated = true\n[consumer_groups]\n[consumer_groups.limits.billing]\nmax_lag_messages = 1000\n";
+        let config = config(text);
+        let group = |name: &str, status: Status, lag_messages: i64| GroupLag {
+            group: name.into(),
+            status,
+            lag_messages,
+            lag_seconds: Some(90.0),
+            topics: vec![TopicLag {
+                topic: "events".into(),
+                status,
+                lag_messages,
+                lag_seconds: Some(90.0),
+                partitions_by_status: vec![(status, 2)],
+            }],
+        };
+        let verdicts = cluster_verdicts(
+            &config,
+            None,
+            None,
+            &[
+                group("stopped", Status::Stop, 500),
+                group("slow", Status::Warn, 500),
+                group("billing", Status::Warn, 5000),
+            ],
+        );
+        let stopped = find(
+            &verdicts,
+            "KafkaConsumerGroupLag",
+            &[("consumergroup", "stopped")],
+        );
+        assert!(stopped.active);
+        assert_eq!(
+            stopped.annotations["summary"],
+            "Consumer group stopped is STOP: 500 messages, 1m 30s behind"
+        );
+        assert!(stopped.annotations["description"].contains("events 500 messages (2 STOP)"));
+        assert!(
+            !find(
+                &verdicts,
+                "KafkaConsumerGroupLag",
+                &[("consumergroup", "slow")]
+            )
+            .active,
+            "WARN alone does not page by default"
+        );
+        assert!(
+            find(
+                &verdicts,
+                "KafkaConsumerGroupLag",
+                &[("consumergroup", "billing")]
+            )
+            .active,
+            "over billing's limit"
+        );
+        assert!(
+            verdicts
+                .iter()
+                .all(|v| v.labels["alertname"] == "KafkaConsumerGroupLag"),
+            "no metadata: no replication verdicts"
+        );
+    }
+}

@@ -1,0 +1,135 @@
+//! The alert rules: each turns what the collector knows at one evaluation
+//! into verdicts, one per subject it can judge now. A subject it cannot
+//! judge (a broker with no fresh report, for the host rules; the cluster's
+//! state while its metadata is stale) gets no verdict, so its alert keeps
+//! its state rather than resolving for lack of data. One file per area:
+//! the load, the hosts, the cluster's replication, consumer lag.
+
+mod cluster;
+mod host;
+mod lag;
+mod load;
+
+use std::collections::BTreeMap;
+
+use super::judge::Judge;
+use super::state::Verdict;
+use crate::config::Config;
+use crate::model::cluster::ClusterLoad;
+use crate::model::lag::GroupLag;
+use crate::model::replication::ReplicationFacts;
+use crate::store::Store;
+
+pub use cluster::KafkaHealth;
+
+/// What the rules judge at one evaluation.
+pub struct Inputs<'a> {
+    pub now: f64,
+    pub store: &'a Store,
+    pub load: &'a ClusterLoad,
+    /// When each broker's agent last reported.
+    pub last_seen: &'a BTreeMap<i32, f64>,
+    /// Whether the cluster can be read (`None` without `[kafka]`).
+    pub kafka: Option<&'a KafkaHealth>,
+    /// The replication analysis, while the metadata is fresh.
+    pub replication: Option<&'a ReplicationFacts>,
+    /// The groups' lag, while their offsets are fresh.
+    pub groups: &'a [GroupLag],
+}
+
+/// Every rule's verdicts at one evaluation.
+pub fn verdicts(config: &Config, inputs: &Inputs) -> Vec<Verdict> {
+    let mut j = Judge::new(&config.rules, &config.cluster);
+    load::judge(&mut j, config, inputs);
+    host::judge(&mut j, config, inputs);
+    cluster::judge(&mut j, inputs);
+    lag::judge(&mut j, config, inputs);
+    j.verdicts
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::{from_toml_text, Flags};
+    use std::collections::BTreeSet;
+
+    pub(crate) fn config(text: &str) -> Config {
+        from_toml_text(text, "test", &Flags::default()).unwrap()
+    }
+
+    /// The default config, with KafkaHostIowaitHigh off.
+    pub(crate) fn default_config() -> Config {
+        config("cluster = \"prod\"\n[ingest]\nallow_unauthenticated = true\n[rules.KafkaHostIowaitHigh]\nenabled = false\n")
+    }
+
+    pub(crate) fn find<'a>(
+        verdicts: &'a [Verdict],
+        alertname: &str,
+        subject: &[(&str, &str)],
+    ) -> &'a Verdict {
+        verdicts
+            .iter()
+            .find(|v| {
+                v.labels["alertname"] == alertname
+                    && subject
+                        .iter()
+                        .all(|(k, val)| v.labels.get(*k).map(String::as_str) == Some(*val))
+            })
+            .unwrap_or_else(|| panic!("no {alertname} {subject:?} verdict"))
+    }
+
+    /// The verdicts on the agents' reports in `store`.
+    pub(crate) fn host_verdicts(
+        config: &Config,
+        store: &Store,
+        last_seen: &BTreeMap<i32, f64>,
+        now: f64,
+    ) -> Vec<Verdict> {
+        let (rows, disks) = store.load_rows(
+            &config.groups,
+            &BTreeSet::new(),
+            config.broker_missing_after.as_secs_f64(),
+            now,
+            None,
+        );
+        let load = crate::model::cluster::cluster_load(&config.load_params(), rows, disks);
+        verdicts(
+            config,
+            &Inputs {
+                now,
+                store,
+                load: &load,
+                last_seen,
+                kafka: None,
+                replication: None,
+                groups: &[],
+            },
+        )
+    }
+
+    /// The verdicts on the cluster's own state.
+    pub(crate) fn cluster_verdicts(
+        config: &Config,
+        kafka: Option<&KafkaHealth>,
+        replication: Option<&ReplicationFacts>,
+        groups: &[GroupLag],
+    ) -> Vec<Verdict> {
+        let load = crate::model::cluster::cluster_load(
+            &config.load_params(),
+            BTreeMap::new(),
+            BTreeMap::new(),
+        );
+        verdicts(
+            config,
+            &Inputs {
+                now: 0.0,
+                store: &Store::new(300.0),
+                load: &load,
+                last_seen: &BTreeMap::new(),
+                kafka,
+                replication,
+                groups,
+            },
+        )
+    }
+}

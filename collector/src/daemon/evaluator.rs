@@ -1,0 +1,177 @@
+//! One evaluation: the load picture, the rules, and the alert book. A pure
+//! function of what it is given (the store, the cluster's state, the time)
+//! and of the book it owns: no clock, no lock, no file, no network here.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use brokerwatch_common::exposition::Families;
+use prometheus::proto::MetricFamily;
+
+use crate::alerts::rules::{self, Inputs, KafkaHealth};
+use crate::alerts::state::{AlertBook, Retention, Transition};
+use crate::config::Config;
+use crate::kafka::checks::ClusterState;
+use crate::metrics::evaluation_families;
+use crate::model::cluster::{cluster_load, ClusterLoad};
+use crate::model::lag::GroupLag;
+use crate::model::replication::ReplicationFacts;
+use crate::persist::Persisted;
+use crate::store::Store;
+
+/// What one evaluation found, as the API, the notifiers and `/metrics` read it.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub at: f64,
+    pub load: ClusterLoad,
+    pub alerts: AlertBook,
+    pub cluster: Arc<ClusterState>,
+    /// The groups' verdicts, while their offsets are fresh.
+    pub groups: Arc<Vec<GroupLag>>,
+    /// What changed, with the summary it changed with.
+    pub transitions: Vec<(Transition, String)>,
+    /// This evaluation's series.
+    pub families: Vec<MetricFamily>,
+}
+
+impl Evaluation {
+    /// The replication analysis, while the metadata is fresh.
+    pub fn fresh_replication(&self, config: &Config) -> Option<&ReplicationFacts> {
+        fresh_metadata(config, &self.cluster, self.at)
+    }
+}
+
+/// The metadata's analysis unless it is older than three refreshes.
+fn fresh_metadata<'a>(
+    config: &Config,
+    cluster: &'a ClusterState,
+    now: f64,
+) -> Option<&'a ReplicationFacts> {
+    let kafka = config.kafka.as_ref()?;
+    let metadata = cluster.metadata.as_ref()?;
+    (now - metadata.at <= kafka.metadata_stale_after()).then_some(&*metadata.facts)
+}
+
+pub struct Evaluator {
+    config: Arc<Config>,
+    book: AlertBook,
+    /// When this run started, for a cluster that never answered.
+    started_at: f64,
+}
+
+impl Evaluator {
+    pub fn new(config: Arc<Config>, book: AlertBook, started_at: f64) -> Self {
+        Evaluator {
+            config,
+            book,
+            started_at,
+        }
+    }
+
+    pub fn book(&self) -> &AlertBook {
+        &self.book
+    }
+
+    /// Evaluates at `now`: `last_report` says when each agent last reported.
+    pub fn evaluate(
+        &mut self,
+        store: &Store,
+        last_report: &BTreeMap<i32, f64>,
+        cluster: &Arc<ClusterState>,
+        now: f64,
+    ) -> Evaluation {
+        let config = &*self.config;
+        let known: BTreeSet<i32> = last_report.keys().copied().collect();
+        // Metadata older than three refreshes, and offsets older than three
+        // fetches, are not reported as fresh: their alerts wait and their
+        // series are withheld, and KafkaClusterUnreachable says why.
+        let kafka_health = config.kafka.as_ref().map(|kafka| {
+            let age = cluster
+                .metadata
+                .as_ref()
+                .map_or(now - self.started_at, |m| now - m.at);
+            KafkaHealth {
+                stale_for_seconds: (age > kafka.metadata_stale_after()).then_some(age),
+                error: cluster.error.clone(),
+            }
+        });
+        let replication = fresh_metadata(config, cluster, now);
+        let fresh_groups = cluster
+            .groups
+            .as_ref()
+            .filter(|g| now - g.at <= config.consumer_groups.offsets_stale_after());
+        let groups = fresh_groups.map(|g| g.lag.clone()).unwrap_or_default();
+        let (rows, disks) = store.load_rows(
+            &config.groups,
+            &known,
+            config.broker_missing_after.as_secs_f64(),
+            now,
+            replication,
+        );
+        let load = cluster_load(&config.load_params(), rows, disks);
+        let verdicts = rules::verdicts(
+            config,
+            &Inputs {
+                now,
+                store,
+                load: &load,
+                last_seen: last_report,
+                kafka: kafka_health.as_ref(),
+                replication,
+                groups: &groups,
+            },
+        );
+        let retention = Retention {
+            unjudged_seconds: (config.window + config.broker_missing_after).as_secs_f64(),
+            resolved_seconds: config.resolved_retention.as_secs_f64(),
+        };
+        let transitions = self
+            .book
+            .apply(verdicts, now, retention)
+            .into_iter()
+            .map(|transition| {
+                let summary = self
+                    .book
+                    .alerts
+                    .get(transition.id())
+                    .and_then(|a| a.annotations.get("summary"))
+                    .cloned()
+                    .unwrap_or_default();
+                (transition, summary)
+            })
+            .collect();
+        let mut families = Families::new(&[("cluster", &config.cluster)]);
+        evaluation_families(
+            &mut families,
+            config,
+            &load,
+            last_report,
+            &self.book,
+            &groups,
+        );
+        cluster.expose(
+            &mut families,
+            now,
+            replication.is_some(),
+            fresh_groups.is_some(),
+        );
+        Evaluation {
+            at: now,
+            load,
+            alerts: self.book.clone(),
+            cluster: cluster.clone(),
+            groups,
+            transitions,
+            families: families.into_vec(),
+        }
+    }
+
+    /// What the state file keeps of this evaluation.
+    pub fn persisted(&self, last_report: &BTreeMap<i32, f64>, cluster: &ClusterState) -> Persisted {
+        Persisted {
+            alerts: self.book.clone(),
+            last_report: last_report.clone(),
+            kafka_brokers_seen: cluster.brokers_seen.clone(),
+        }
+    }
+}

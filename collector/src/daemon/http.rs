@@ -1,0 +1,104 @@
+//! The collector's HTTP side: report intake, and the JSON API, `/metrics`
+//! and `/healthz`, which read the latest published evaluation (and the
+//! store, for the brokers' freshness) without waiting on anything else.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use super::intake::receive_report;
+use super::views::{alert_views, replication_view, AlertView, BrokerStatus, ReplicationView};
+use super::Shared;
+use crate::alerts::notify::rfc3339;
+use crate::clock::unix_now;
+use crate::model::lag::GroupLag;
+use crate::model::LoadView;
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    // Agents authenticate with their bearer token; the rest is read by
+    // people and Prometheus, behind basic auth when it is configured.
+    shared
+        .config
+        .web
+        .with_basic_auth(
+            Router::new()
+                .route("/api/v1/load", get(load))
+                .route("/api/v1/alerts", get(alerts))
+                .route("/api/v1/brokers", get(brokers))
+                .route("/api/v1/replication", get(replication))
+                .route("/api/v1/consumergroups", get(consumer_groups))
+                .route("/metrics", get(metrics_text))
+                .route("/healthz", get(healthz)),
+        )
+        .route("/api/v1/reports", post(receive_report))
+        .with_state(shared)
+}
+
+async fn load(State(shared): State<Arc<Shared>>) -> Json<LoadView> {
+    let groups = shared
+        .latest
+        .borrow()
+        .as_ref()
+        .map(|e| e.load.views())
+        .unwrap_or_default();
+    Json(LoadView { groups })
+}
+
+async fn alerts(State(shared): State<Arc<Shared>>) -> Json<Vec<AlertView>> {
+    let latest = shared.latest.borrow().clone();
+    Json(latest.map_or_else(|| alert_views(&shared.restored), |e| alert_views(&e.alerts)))
+}
+
+/// What the collector holds per broker: when it last heard from it, and the latest report.
+async fn brokers(State(shared): State<Arc<Shared>>) -> Json<Vec<BrokerStatus>> {
+    let received = shared.intake.lock();
+    let now = unix_now();
+    let missing_after = shared.config.broker_missing_after.as_secs_f64();
+    Json(
+        received
+            .last_report
+            .iter()
+            .map(|(&broker, &at)| BrokerStatus {
+                broker,
+                last_report: rfc3339(at),
+                fresh: received.store.is_fresh(broker, now, missing_after),
+                report: received.store.get(broker).map(|e| e.latest.clone()),
+            })
+            .collect(),
+    )
+}
+
+async fn replication(State(shared): State<Arc<Shared>>) -> Json<ReplicationView> {
+    let cluster = shared.cluster.borrow().clone();
+    Json(replication_view(&shared.config, &cluster, unix_now()))
+}
+
+/// Each watched group's status and lag, as of the last evaluation.
+async fn consumer_groups(State(shared): State<Arc<Shared>>) -> Json<Vec<GroupLag>> {
+    let latest = shared.latest.borrow().clone();
+    Json(latest.map(|e| e.groups.to_vec()).unwrap_or_default())
+}
+
+async fn metrics_text(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        shared.metrics.encode(),
+    )
+}
+
+async fn healthz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    if shared.state_write_failing.load(Ordering::Relaxed) {
+        (
+            StatusCode::OK,
+            "ok, but the state file cannot be written: see the log\n",
+        )
+    } else {
+        (StatusCode::OK, "ok\n")
+    }
+}

@@ -1,0 +1,208 @@
+//! The collector daemon, as a pipeline of tasks that own their state:
+//!
+//! ```text
+//! intake (HTTP) ─▶ store ─┐
+//! poller (Kafka checks) ──┴▶ evaluator ─▶ latest evaluation ─▶ HTTP API, /metrics
+//!                            (alert book)  ├▶ notifiers ─▶ Alertmanager(s)
+//!                                          └▶ persister ─▶ state.json
+//! ```
+//!
+//! The store has its own lock, taken by intake for an insert and by the
+//! evaluator while it computes; the poller and the evaluator publish over
+//! channels; the persister writes off both. Nothing waits on a disk or a
+//! peer while holding what intake or the API need.
+
+mod evaluator;
+mod http;
+mod intake;
+mod persister;
+mod poller;
+pub mod views;
+
+use std::future::Future;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::time::MissedTickBehavior;
+use tracing::{error, info, warn};
+
+use crate::alerts::notify::{Delivery, Notifier};
+use crate::alerts::state::AlertBook;
+use crate::clock::unix_now;
+use crate::config::Config;
+use crate::kafka::checks::{self, ClusterState};
+use crate::metrics::CollectorMetrics;
+use crate::persist::{self, Persisted};
+use crate::store::Store;
+
+pub use evaluator::{Evaluation, Evaluator};
+pub use intake::check_token;
+
+/// How long the last deliveries may take on shutdown (systemd waits 15 s).
+const SHUTDOWN_DELIVERY: Duration = Duration::from_secs(5);
+
+/// What the HTTP handlers read.
+pub struct Shared {
+    config: Arc<Config>,
+    intake: intake::Intake,
+    /// The poller's latest findings.
+    cluster: watch::Receiver<Arc<ClusterState>>,
+    /// The latest evaluation (none before the first).
+    latest: watch::Receiver<Option<Arc<Evaluation>>>,
+    /// The alerts restored at start, until the first evaluation.
+    restored: AlertBook,
+    metrics: CollectorMetrics,
+    state_write_failing: Arc<AtomicBool>,
+}
+
+/// Binds, restores the state, and runs until `shutdown` completes; the state
+/// is written once more on the way out.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let config = Arc::new(config);
+    let (listener, local) = brokerwatch_common::daemon::bind(config.listen).await?;
+    let state_path = config.state_dir.join("state.json");
+    let state = persist::load(&state_path).unwrap_or_else(|e| {
+        error!("{e}");
+        Persisted::default()
+    });
+    let firing = state.alerts.firing().count();
+    let scheme = config.web.scheme();
+    info!(cluster = %config.cluster, state = %state_path.display(), firing, "serving {scheme}://{local} (reports at /api/v1/reports)");
+
+    let metrics = CollectorMetrics::new(&config.cluster);
+    let client = reqwest::Client::builder()
+        .timeout(config.alertmanager_timeout)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client for Alertmanager: {e}"))?;
+    let notifier = Notifier::start(
+        &config.alertmanagers,
+        Delivery {
+            client,
+            resend: config.resend_interval,
+            generator_url: format!("{scheme}://{local}/api/v1/alerts"),
+            posts: metrics.alertmanager_posts.clone(),
+            dropped: metrics.alertmanager_dropped.clone(),
+        },
+    );
+    notifier.publish(&state.alerts);
+    let notifier = Arc::new(notifier);
+
+    let known = ClusterState {
+        brokers_seen: state.kafka_brokers_seen.clone(),
+        ..ClusterState::default()
+    };
+    let (cluster_tx, cluster_rx) = watch::channel(Arc::new(known.clone()));
+    if let Some(kafka) = config.kafka.clone() {
+        let checks = checks::checks(&config);
+        std::thread::Builder::new()
+            .name("kafka".into())
+            .spawn(move || poller::poll_forever(&kafka, checks, known, &cluster_tx))
+            .map_err(|e| format!("cannot start the Kafka thread: {e}"))?;
+    }
+    let (latest_tx, latest_rx) = watch::channel(None);
+    let (persist_tx, persist_rx) = watch::channel(None);
+    let state_write_failing = Arc::new(AtomicBool::new(false));
+    let persisting = tokio::spawn(persister::persist_forever(
+        state_path.clone(),
+        persist_rx,
+        metrics.clone(),
+        state_write_failing.clone(),
+    ));
+    let shared = Arc::new(Shared {
+        config: config.clone(),
+        intake: intake::Intake::new(
+            Store::new(config.window.as_secs_f64()),
+            state.last_report.clone(),
+        ),
+        cluster: cluster_rx.clone(),
+        latest: latest_rx,
+        restored: state.alerts.clone(),
+        metrics: metrics.clone(),
+        state_write_failing,
+    });
+    let evaluator = Evaluator::new(config.clone(), state.alerts, unix_now());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+    let evaluating = tokio::spawn(evaluate_forever(
+        evaluator,
+        shared.clone(),
+        cluster_rx,
+        latest_tx,
+        persist_tx.clone(),
+        notifier.clone(),
+        stop_rx,
+    ));
+    let served = config
+        .web
+        .serve(listener, http::router(shared), shutdown)
+        .await;
+    let _ = stop_tx.send(());
+    let last = match evaluating.await {
+        Ok(last) => last,
+        Err(e) => return Err(format!("the evaluation task failed: {e}")),
+    };
+    drop(persist_tx);
+    let _ = persisting.await;
+    // The newest state, written here and now: what did not reach an
+    // Alertmanager is in it for the next start.
+    if let Err(e) = persist::save(&state_path, &last) {
+        error!("on shutdown: {e}");
+    }
+    notifier.publish(&last.alerts);
+    let missed = notifier.flush(SHUTDOWN_DELIVERY).await;
+    if missed > 0 {
+        warn!(missed, "on shutdown: the latest alerts did not reach every Alertmanager in {}; they are in the state file and are sent at the next start", humantime::format_duration(SHUTDOWN_DELIVERY));
+    } else {
+        info!("state saved and alerts delivered; stopped");
+    }
+    served.map_err(|e| format!("serving {scheme}://{local}: {e}"))
+}
+
+/// Evaluates every `evaluation_interval` until `stop`; returns the last
+/// state to keep.
+async fn evaluate_forever(
+    mut evaluator: Evaluator,
+    shared: Arc<Shared>,
+    cluster: watch::Receiver<Arc<ClusterState>>,
+    latest: watch::Sender<Option<Arc<Evaluation>>>,
+    persist: watch::Sender<Option<Persisted>>,
+    notifier: Arc<Notifier>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> Persisted {
+    let mut ticker = tokio::time::interval(shared.config.evaluation_interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = &mut stop => {
+                // With the reports taken since the last evaluation.
+                let cluster = cluster.borrow().clone();
+                return evaluator.persisted(&shared.intake.lock().last_report, &cluster);
+            }
+        }
+        let started = Instant::now();
+        let cluster = cluster.borrow().clone();
+        let (evaluation, persisted) = {
+            let received = shared.intake.lock();
+            let evaluation =
+                evaluator.evaluate(&received.store, &received.last_report, &cluster, unix_now());
+            let persisted = evaluator.persisted(&received.last_report, &cluster);
+            (evaluation, persisted)
+        };
+        for (transition, summary) in &evaluation.transitions {
+            info!(alert = %transition.id(), "{}: {summary}", transition.what());
+        }
+        shared.metrics.publish(evaluation.families.clone());
+        shared
+            .metrics
+            .evaluation_duration
+            .set(started.elapsed().as_secs_f64());
+        notifier.publish(&evaluation.alerts);
+        persist.send_replace(Some(persisted));
+        latest.send_replace(Some(Arc::new(evaluation)));
+    }
+}

@@ -1,0 +1,99 @@
+//! What the collector asks the cluster itself, as checks: each asks on its
+//! own schedule, makes sense of the answers, and writes its findings into
+//! the [`ClusterState`] the poller publishes to the evaluator, with the
+//! series they give. Adding a check: its file here, its field and its entry
+//! below.
+
+mod metadata;
+mod offsets;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use brokerwatch_common::exposition::Families;
+
+use super::Kafka;
+use crate::config::Config;
+use crate::model::lag::GroupLag;
+use crate::model::replication::ReplicationFacts;
+
+pub use metadata::MetadataCheck;
+pub use offsets::OffsetsCheck;
+
+/// One thing the collector asks the cluster, on its own schedule.
+pub trait Check: Send {
+    /// How often it asks.
+    fn every(&self) -> Duration;
+    /// One round: asks the cluster (blocking calls with timeouts) and writes
+    /// what it found into `state`; `now` is the collector's clock.
+    fn run(&mut self, kafka: &mut Kafka, state: &mut ClusterState, now: f64) -> Result<(), String>;
+}
+
+/// The checks of a config, in the order they run when due together (the
+/// metadata first: the others read its partitions).
+pub fn checks(config: &Config) -> Vec<Box<dyn Check>> {
+    let Some(kafka) = &config.kafka else {
+        return Vec::new();
+    };
+    vec![
+        Box::new(MetadataCheck::new(kafka.clone())),
+        Box::new(OffsetsCheck::new(config.consumer_groups.clone())),
+    ]
+}
+
+/// The cluster replication analysis, as of one metadata snapshot.
+#[derive(Debug, Clone)]
+pub struct Metadata {
+    /// When the metadata was taken (Unix seconds).
+    pub at: f64,
+    /// `(topic, partition)` of every partition, for the offsets.
+    pub partitions: Arc<Vec<(String, i32)>>,
+    pub facts: Arc<ReplicationFacts>,
+}
+
+/// The watched groups' lag, as of one fetch of their offsets.
+#[derive(Debug, Clone)]
+pub struct Groups {
+    pub at: f64,
+    pub lag: Arc<Vec<GroupLag>>,
+}
+
+/// What the checks found so far. Cheap to clone (the poller publishes a
+/// copy after every round).
+#[derive(Debug, Clone, Default)]
+pub struct ClusterState {
+    pub metadata: Option<Metadata>,
+    pub groups: Option<Groups>,
+    /// Brokers ever seen in the metadata: one that disappears is down.
+    pub brokers_seen: BTreeSet<i32>,
+    /// Why the last request to the cluster failed, while it does.
+    pub error: Option<String>,
+}
+
+impl ClusterState {
+    /// The checks' series from fresh findings only (`fresh_metadata`,
+    /// `fresh_groups`): the metadata's age whenever there is one.
+    pub fn expose(
+        &self,
+        families: &mut Families,
+        now: f64,
+        fresh_metadata: bool,
+        fresh_groups: bool,
+    ) {
+        if let Some(metadata) = &self.metadata {
+            families
+                .gauge(
+                    "brokerwatch_kafka_metadata_age_seconds",
+                    "Age of the metadata the replication figures come from.",
+                )
+                .value(now - metadata.at);
+            if fresh_metadata {
+                metadata::expose(&metadata.facts, families);
+            }
+        }
+        if let Some(groups) = self.groups.as_ref().filter(|_| fresh_groups) {
+            offsets::expose(&groups.lag, families);
+        }
+    }
+}
