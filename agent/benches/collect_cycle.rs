@@ -7,64 +7,83 @@
 //! so that its figure does not depend on the machine's devices. `live host
 //! and broker side` adds the broker process (this bench's own pid, through a
 //! pid file), a log dir of 200 partitions (walked every minute, so mostly
-//! cached), parsing a JMX exporter scrape as each cycle does, and reading
-//! the ebpf page-cache counters (when the probe can be attached: root or
-//! CAP_BPF + CAP_PERFMON; the bench says which).
+//! cached), fetching and parsing a JMX exporter scrape over loopback HTTP as
+//! each cycle does, and reading the ebpf page-cache counters (when the probe
+//! can be attached: root or CAP_BPF + CAP_PERFMON).
 
-use brokerwatch_agent::config::PageCacheScope;
-use brokerwatch_agent::host::HostSources;
-use brokerwatch_agent::metrics::AgentMetrics;
-use brokerwatch_agent::sources::pagecache_ebpf::PageCacheProbe;
+use std::io::{Read, Write};
 use std::path::Path;
+use std::time::Instant;
 
-use brokerwatch_agent::sources::broker_metrics::parse_jmx_exporter;
-use brokerwatch_agent::sources::logdirs::LogDirSource;
-use brokerwatch_agent::sources::process::BrokerFinder;
-use brokerwatch_agent::sources::{disk, HostPaths, NameFilter, SourceError};
+use brokerwatch_agent::config::{from_toml, Flags};
+use brokerwatch_agent::host::Host;
+use brokerwatch_agent::metrics::AgentMetrics;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 #[path = "../tests/fixtures/host.rs"]
 mod fixture_host;
 
-fn sources(paths: HostPaths) -> HostSources {
-    HostSources::new(
-        paths,
-        NameFilter::new(None, Some(disk::DEFAULT_EXCLUDE), "disk").expect("default filter"),
-        NameFilter::default(),
+fn host(config: &str) -> Host {
+    Host::from_config(
+        &from_toml(
+            &format!("broker_id = 1\n{config}"),
+            "bench",
+            &Flags::default(),
+        )
+        .expect("bench config"),
     )
 }
 
-fn cycle(c: &mut Criterion, name: &str, mut host: HostSources, jmx_scrape: Option<&str>) {
-    let metrics = AgentMetrics::new(1);
-    host.collect();
+/// Serves `body` as the broker's JMX exporter would, to every request.
+fn serve(body: String) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/metrics", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+fn cycle(c: &mut Criterion, name: &str, mut host: Host) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let metrics = AgentMetrics::new(1, &host.names());
+    host.collect(Instant::now());
     c.bench_function(name, |b| {
         b.iter(|| {
-            if let Some(text) = jmx_scrape {
-                host.set_broker_metrics(
-                    parse_jmx_exporter(text).map_err(|e| SourceError::parse(Path::new("jmx"), e)),
-                );
-            }
-            let cycle = host.collect();
-            metrics.record_cycle(cycle.reading, &cycle.report, 0.001, &[]);
+            runtime.block_on(host.fetch());
+            let cycle = host.collect(Instant::now());
+            let failed: Vec<&str> = cycle.errors.iter().map(|(s, _)| *s).collect();
+            metrics.record_cycle(&host, 0.001, &failed);
             metrics.exposition().len()
         })
     });
 }
 
+const HOST_SIDE: &str = "[broker]\nenabled = false\n[page_cache]\nebpf = false\n";
+
 fn benches(c: &mut Criterion) {
-    cycle(
-        c,
-        "collection cycle + encode, live host",
-        sources(HostPaths::default()),
-        None,
-    );
+    cycle(c, "collection cycle + encode, live host", host(HOST_SIDE));
     let dir = tempfile::tempdir().expect("temp dir");
     let (proc, sys) = fixture_host::broker_host(dir.path());
     cycle(
         c,
         "collection cycle + encode, fixture broker host",
-        sources(HostPaths { proc, sys }),
-        None,
+        host(&format!(
+            "proc_path = {:?}\nsys_path = {:?}\n{HOST_SIDE}",
+            proc.display().to_string(),
+            sys.display().to_string()
+        )),
     );
 
     let broker = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("temp dir");
@@ -76,27 +95,23 @@ fn benches(c: &mut Criterion) {
     }
     let pid_file = broker.path().join("kafka.pid");
     std::fs::write(&pid_file, std::process::id().to_string()).expect("pid file");
-    let host = sources(HostPaths::default())
-        .with_log_dirs(LogDirSource {
-            server_properties: None,
-            log_dirs: vec![log_dir],
-        })
-        .with_broker(BrokerFinder::new(Some(pid_file), None));
-    let probe = PageCacheProbe::attach();
-    match &probe {
-        Ok(_) => eprintln!("ebpf page-cache probe attached: its counters are read each cycle"),
-        Err(e) => eprintln!("ebpf page-cache probe not in this figure: {e}"),
-    }
-    let host = host.with_page_cache_probe(probe, PageCacheScope::Broker);
     let scrape = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jmx_exporter_kafka2.txt"),
     )
     .expect("fixture");
+    let host = host(&format!(
+        "[log_dirs]\ndirs = [{:?}]\n[broker]\npid_file = {:?}\njmx_exporter_url = {:?}\n",
+        log_dir.display().to_string(),
+        pid_file.display().to_string(),
+        serve(scrape)
+    ));
+    eprintln!(
+        "the ebpf page-cache probe is in this figure where it could be attached (the log says)"
+    );
     cycle(
         c,
         "collection cycle + encode, live host and broker side",
         host,
-        Some(&scrape),
     );
 }
 

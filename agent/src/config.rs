@@ -11,7 +11,8 @@ use brokerwatch_common::{parse_duration, Secret};
 use serde::Deserialize;
 
 use crate::sources::broker_metrics::Endpoint;
-use crate::sources::logdirs::LogDirSource;
+use crate::sources::logdirs::LogDirLocations;
+pub use crate::sources::pagecache::PageCacheScope;
 use crate::sources::process::BrokerFinder;
 use crate::sources::{disk, HostPaths, NameFilter};
 
@@ -53,15 +54,6 @@ struct FileConfig {
 struct PageCacheSection {
     ebpf: Option<bool>,
     count: Option<String>,
-}
-
-/// Whose reads the `ebpf` page-cache method counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PageCacheScope {
-    /// The broker process only (nothing while it is not found).
-    Broker,
-    /// Every process on the host.
-    Host,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,7 +119,7 @@ pub struct Config {
     pub disk_filter: NameFilter,
     pub network_filter: NameFilter,
     /// Where the broker's log dirs are listed.
-    pub log_dirs: LogDirSource,
+    pub log_dirs: LogDirLocations,
     /// How to find the broker process; `None` when `[broker] enabled = false`.
     pub broker: Option<BrokerFinder>,
     /// The broker's JMX exporter or Jolokia agent, and how long a fetch may take.
@@ -465,7 +457,7 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
         paths,
         disk_filter,
         network_filter,
-        log_dirs: LogDirSource {
+        log_dirs: LogDirLocations {
             server_properties: file.log_dirs.server_properties,
             log_dirs: file.log_dirs.dirs,
         },

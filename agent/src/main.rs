@@ -1,4 +1,3 @@
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -78,12 +77,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    tracing_subscriber::fmt()
-        .with_max_level(config.log_level)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    brokerwatch_common::daemon::log_panics_as_errors();
+    brokerwatch_common::daemon::init_logging(config.log_level);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -4,11 +4,10 @@
 //! backoff while the collector cannot be reached.
 
 use std::collections::VecDeque;
-use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use brokerwatch_common::{Report, Secret};
+use brokerwatch_common::{codec, Report, Secret};
 use prometheus::IntCounter;
 
 use crate::config::CollectorTls;
@@ -54,17 +53,6 @@ impl ReportBuffer {
     }
 }
 
-/// A report as it goes over the wire: JSON, gzipped.
-pub fn encode(report: &Report) -> Vec<u8> {
-    let json = serde_json::to_vec(report).expect("a report serialises");
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(json.len() / 4),
-        flate2::Compression::fast(),
-    );
-    encoder.write_all(&json).expect("writing into memory");
-    encoder.finish().expect("writing into memory")
-}
-
 /// The agent's counters of its pushing.
 #[derive(Clone)]
 pub struct PushCounters {
@@ -96,7 +84,7 @@ impl Outbox {
     }
 
     pub fn queue(&self, report: &Report) {
-        let dropped = self.lock().push(encode(report));
+        let dropped = self.lock().push(codec::encode(report));
         self.counters.dropped_full.inc_by(dropped);
         self.ready.notify_one();
     }
@@ -139,7 +127,7 @@ pub async fn push_forever(destination: Destination, outbox: Outbox) {
         let mut request = client
             .post(&endpoint)
             .header("Content-Type", "application/json")
-            .header("Content-Encoding", "gzip")
+            .header("Content-Encoding", codec::CONTENT_ENCODING)
             .body(body);
         if let Some(token) = &destination.token {
             request = request.bearer_auth(token.expose());
@@ -185,7 +173,6 @@ pub async fn push_forever(destination: Destination, outbox: Outbox) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
 
     #[test]
     fn a_full_buffer_drops_the_oldest_first() {
@@ -198,23 +185,5 @@ mod tests {
         assert_eq!(buffer.oldest(), Some(&vec![1]));
         buffer.remove_oldest();
         assert_eq!(buffer.oldest(), Some(&vec![2]));
-    }
-
-    #[test]
-    fn reports_go_out_as_gzipped_json() {
-        let report = Report {
-            schema_version: brokerwatch_common::SCHEMA_VERSION,
-            broker_id: 5,
-            agent_version: "t".into(),
-            timestamp_ms: 1,
-            interval_seconds: 10.0,
-            host: brokerwatch_common::HostReport::default(),
-        };
-        let body = encode(&report);
-        let mut json = String::new();
-        flate2::read::GzDecoder::new(&body[..])
-            .read_to_string(&mut json)
-            .unwrap();
-        assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report);
     }
 }

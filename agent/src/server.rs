@@ -11,16 +11,15 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use brokerwatch_common::outage::Outage;
 use brokerwatch_common::{Report, SCHEMA_VERSION};
 use tokio::time::MissedTickBehavior;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::host::{HostSources, Source};
+use crate::host::Host;
 use crate::metrics::AgentMetrics;
 use crate::push::{push_forever, Destination, Outbox};
-use crate::sources::pagecache_ebpf::PageCacheProbe;
-use crate::sources::{broker_metrics, SourceError};
 
 /// How long buffered reports may take to reach the collector on shutdown.
 const SHUTDOWN_DELIVERY: Duration = Duration::from_secs(5);
@@ -39,8 +38,9 @@ pub async fn run(
     let (listener, local) = brokerwatch_common::daemon::bind(config.listen).await?;
     let scheme = config.web.scheme();
     info!(broker_id = config.broker_id, interval = %humantime::format_duration(config.interval), "serving {scheme}://{local}/metrics");
+    let host = Host::from_config(&config);
     let shared = Shared {
-        metrics: AgentMetrics::new(config.broker_id),
+        metrics: AgentMetrics::new(config.broker_id, &host.names()),
         latest_report: Arc::new(Mutex::new(None)),
     };
     let outbox = config.collector.as_ref().map(|url| {
@@ -57,7 +57,7 @@ pub async fn run(
     });
     let web = config.web.clone();
     let outbox_at_exit = outbox.clone();
-    let collecting = tokio::spawn(collect_forever(config, shared.clone(), outbox));
+    let collecting = tokio::spawn(collect_forever(config, host, shared.clone(), outbox));
     let app = web.with_basic_auth(
         Router::new()
             .route("/metrics", get(metrics))
@@ -85,75 +85,38 @@ pub async fn run(
     served.map_err(|e| format!("serving {scheme}://{local}: {e}"))
 }
 
-async fn collect_forever(config: Config, shared: Shared, outbox: Option<Outbox>) {
-    let mut host = HostSources::new(
-        config.paths.clone(),
-        config.disk_filter.clone(),
-        config.network_filter.clone(),
-    )
-    .with_assumed_link_speed(config.assumed_link_speed_bytes)
-    .with_log_dirs(config.log_dirs.clone());
-    if let Some(finder) = config.broker.clone() {
-        host = host.with_broker(finder);
-    }
-    if let Some(scope) = config.page_cache_ebpf {
-        let probe = PageCacheProbe::attach();
-        // Loading parses the kernel's BTF (aya does, ~20 MiB, then frees it):
-        // hand those pages back rather than keep them for the daemon's life.
-        crate::release_free_memory();
-        match &probe {
-            Ok(_) => info!(?scope, "page-cache hit ratio: ebpf method running"),
-            // Said once: the estimate method goes on without it.
-            Err(e) => warn!("page-cache hit ratio: ebpf method off: {e}; the estimate method goes on (set [page_cache] ebpf = false to silence this)"),
-        }
-        host = host.with_page_cache_probe(probe, scope);
-    }
-    // Built only when there is an endpoint to fetch: a client loads the
-    // system's CA certificates. Building one cannot fail without TLS
-    // backends to load; if it ever does, the default client is used.
-    let client = config
-        .broker_metrics
-        .as_ref()
-        .map(|_| reqwest::Client::builder().build().unwrap_or_default());
+async fn collect_forever(config: Config, mut host: Host, shared: Shared, outbox: Option<Outbox>) {
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut failing: BTreeMap<Source, String> = BTreeMap::new();
+    let mut failing: BTreeMap<&'static str, Outage> = BTreeMap::new();
     let mut previous_start: Option<Instant> = None;
     loop {
         ticker.tick().await;
         let started = Instant::now();
-        if let (Some(endpoint), Some(client)) = (&config.broker_metrics, &client) {
-            host.set_broker_metrics(
-                fetch_broker_metrics(client, endpoint, config.broker_metrics_timeout).await,
-            );
-        }
-        let cycle = host.collect();
+        host.fetch().await;
+        let cycle = host.collect(Instant::now());
 
         // Log once per state change, not once per cycle: a missing file
         // would otherwise fill the journal every 10 seconds.
-        let now_failing: BTreeMap<Source, String> = cycle
-            .errors
-            .iter()
-            .map(|(source, e)| (*source, e.to_string()))
-            .collect();
-        for (source, error) in &now_failing {
-            if !failing.contains_key(source) {
-                warn!(source = source.as_str(), "source failing: {error}");
+        for source in host.names() {
+            let outage = failing.entry(source).or_default();
+            match cycle.errors.iter().find(|(s, _)| *s == source) {
+                Some((_, error)) => {
+                    if outage.failed(error.to_string()) {
+                        warn!(source, "source failing: {error}");
+                    }
+                }
+                None => {
+                    if outage.recovered() {
+                        info!(source, "source recovered");
+                    }
+                }
             }
         }
-        for source in failing.keys() {
-            if !now_failing.contains_key(source) {
-                info!(source = source.as_str(), "source recovered");
-            }
-        }
-        let failed: Vec<Source> = now_failing.keys().copied().collect();
-        failing = now_failing;
-        shared.metrics.record_cycle(
-            cycle.reading,
-            &cycle.report,
-            started.elapsed().as_secs_f64(),
-            &failed,
-        );
+        let failed: Vec<&str> = cycle.errors.iter().map(|(source, _)| *source).collect();
+        shared
+            .metrics
+            .record_cycle(&host, started.elapsed().as_secs_f64(), &failed);
 
         if let Some(previous) = previous_start {
             let report = Report {
@@ -177,40 +140,6 @@ async fn collect_forever(config: Config, shared: Shared, outbox: Option<Outbox>)
         }
         previous_start = Some(started);
     }
-}
-
-/// The broker's JMX exporter, within `timeout`: a hung or missing endpoint
-/// costs at most that, and is one counted error.
-async fn fetch_broker_metrics(
-    client: &reqwest::Client,
-    endpoint: &broker_metrics::Endpoint,
-    timeout: Duration,
-) -> Result<brokerwatch_common::BrokerMetricsReport, SourceError> {
-    let url = endpoint.url();
-    let failed = |reason: String| SourceError::Read {
-        path: url.into(),
-        reason,
-    };
-    let request = match endpoint {
-        broker_metrics::Endpoint::JmxExporter(_) => client.get(url),
-        broker_metrics::Endpoint::Jolokia(_) => client
-            .post(url)
-            .header("Content-Type", "application/json")
-            .body(broker_metrics::jolokia_request()),
-    };
-    let fetch = async { request.send().await?.error_for_status()?.text().await };
-    let text = tokio::time::timeout(timeout, fetch)
-        .await
-        .map_err(|_| {
-            failed(format!(
-                "no answer within {}; is the JMX exporter up?",
-                humantime::format_duration(timeout)
-            ))
-        })?
-        .map_err(|e| failed(e.to_string()))?;
-    endpoint
-        .parse(&text)
-        .map_err(|e| SourceError::parse(std::path::Path::new(url), e))
 }
 
 async fn metrics(State(shared): State<Shared>) -> impl IntoResponse {

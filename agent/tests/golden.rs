@@ -4,13 +4,13 @@
 //! read, combined or exposed cannot change what Prometheus sees unnoticed.
 //! `BLESS=1` rewrites the file from the code as it is.
 
+use std::io::{Read, Write};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use brokerwatch_agent::host::{interval, HostSources};
+use brokerwatch_agent::config::{from_toml, Flags};
+use brokerwatch_agent::host::Host;
 use brokerwatch_agent::metrics::AgentMetrics;
-use brokerwatch_agent::sources::broker_metrics::parse_jmx_exporter;
-use brokerwatch_agent::sources::{disk, HostPaths, NameFilter};
 
 #[path = "fixtures/host.rs"]
 mod fixture_host;
@@ -45,28 +45,54 @@ fn advance(dir: &Path, by: u64) {
     }
 }
 
-#[test]
-fn exposition_matches_the_golden_file() {
+/// Serves `body` as a JMX exporter would, to every request.
+fn serve(body: String) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn exposition_matches_the_golden_file() {
     let dir = tempfile::tempdir().unwrap();
     let (proc, sys) = fixture_host::broker_host(dir.path());
     let jmx = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jmx_exporter_kafka2.txt"),
     )
     .unwrap();
-    let mut host = HostSources::new(
-        HostPaths { proc, sys },
-        NameFilter::new(None, Some(disk::DEFAULT_EXCLUDE), "disk").unwrap(),
-        NameFilter::default(),
-    );
-    host.set_broker_metrics(Ok(parse_jmx_exporter(&jmx).unwrap()));
-    let first = host.collect().reading.clone();
+    let config = from_toml(
+        &format!(
+            "broker_id = 7\nproc_path = {:?}\nsys_path = {:?}\n[broker]\nenabled = false\njmx_exporter_url = {:?}\n[page_cache]\nebpf = false\n",
+            proc.display().to_string(),
+            sys.display().to_string(),
+            serve(jmx)
+        ),
+        "golden",
+        &Flags::default(),
+    )
+    .unwrap();
+    let mut host = Host::from_config(&config);
+    let start = Instant::now();
+    host.fetch().await;
+    let first = host.collect(start);
+    assert!(first.errors.is_empty(), "{:?}", first.errors);
     advance(dir.path(), 1000);
-    host.set_broker_metrics(Ok(parse_jmx_exporter(&jmx).unwrap()));
-    let mut second = host.collect().reading.clone();
-    second.at = first.at + Duration::from_secs(10);
-    let report = interval(&first, &second);
-    let metrics = AgentMetrics::new(7);
-    metrics.record_cycle(&second, &report, 0.0042, &[]);
+    host.fetch().await;
+    let second = host.collect(start + Duration::from_secs(10));
+    assert!(second.errors.is_empty(), "{:?}", second.errors);
+    let metrics = AgentMetrics::new(7, &host.names());
+    metrics.record_cycle(&host, 0.0042, &[]);
     let actual = String::from_utf8(metrics.exposition().to_vec()).unwrap();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/exposition.txt");
     if std::env::var_os("BLESS").is_some() {

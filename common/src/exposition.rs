@@ -60,8 +60,12 @@ impl Families {
         }
     }
 
+    /// The families that have a series (a family whose devices are all
+    /// gone has none, and the text format has no place for it).
     pub fn into_vec(self) -> Vec<MetricFamily> {
-        self.families
+        let mut families = self.families;
+        families.retain(|f| !f.get_metric().is_empty());
+        families
     }
 }
 

@@ -1,10 +1,14 @@
 //! CPU time from /proc/stat: seconds per mode summed over all CPUs, and over
 //! an interval the utilization and the iowait ratio.
 
+use std::time::Instant;
+
+use brokerwatch_common::exposition::Families;
 use brokerwatch_common::CpuReport;
+use brokerwatch_common::HostReport;
 use procfs::{ExplicitSystemInfo, FromReadSI, KernelStats};
 
-use super::clamp_ratio;
+use super::{clamp_ratio, HostPaths, KernelFile, Source, SourceError};
 
 /// CPU seconds since boot, summed over all CPUs. Guest time is already
 /// inside user and nice, so it is not a mode of its own here.
@@ -84,6 +88,74 @@ pub fn interval(previous: &CpuSeconds, current: &CpuSeconds) -> Option<CpuReport
         utilization_ratio: clamp_ratio(1.0 - (idle + iowait) / elapsed),
         iowait_ratio: clamp_ratio(iowait / elapsed),
     })
+}
+
+/// The CPU source: /proc/stat every cycle.
+pub struct CpuSource {
+    stat: KernelFile,
+    ticks_per_second: u64,
+    buffer: Vec<u8>,
+    last: Option<CpuSeconds>,
+    interval: Option<CpuReport>,
+}
+
+impl CpuSource {
+    pub fn new(paths: &HostPaths) -> Self {
+        CpuSource {
+            stat: KernelFile::new(paths.proc_file("stat")),
+            ticks_per_second: procfs::ticks_per_second(),
+            buffer: Vec::new(),
+            last: None,
+            interval: None,
+        }
+    }
+}
+
+impl Source for CpuSource {
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn collect(&mut self, _at: Instant, report: &mut HostReport) -> Result<(), SourceError> {
+        let ticks = self.ticks_per_second;
+        let current = self
+            .stat
+            .read_parsed(&mut self.buffer, |text| parse_stat(text, ticks));
+        let previous = self.last.take();
+        let current = current?;
+        self.interval = previous
+            .as_ref()
+            .and_then(|before| interval(before, &current));
+        report.cpu = self.interval.clone();
+        self.last = Some(current);
+        Ok(())
+    }
+
+    fn expose(&self, f: &mut Families) {
+        if let Some(cpu) = &self.last {
+            let mut seconds = f.counter(
+                "brokerwatch_cpu_seconds_total",
+                "CPU time spent in each mode, summed over all CPUs.",
+            );
+            for (mode, value) in cpu.by_mode() {
+                seconds.add(&[("mode", mode)], value);
+            }
+            f.gauge("brokerwatch_cpu_count", "Number of CPUs in /proc/stat.")
+                .value(cpu.cpus as f64);
+        }
+        if let Some(cpu) = &self.interval {
+            f.gauge(
+                "brokerwatch_cpu_utilization_ratio",
+                "Share of CPU time neither idle nor in iowait over the last interval.",
+            )
+            .value(cpu.utilization_ratio);
+            f.gauge(
+                "brokerwatch_cpu_iowait_ratio",
+                "Share of CPU time idle with I/O outstanding over the last interval.",
+            )
+            .value(cpu.iowait_ratio);
+        }
+    }
 }
 
 #[cfg(test)]

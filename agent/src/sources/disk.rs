@@ -5,10 +5,15 @@
 //! the newer counters are simply absent on older kernels. A garbled line is
 //! skipped and reported, and the other devices are kept.
 
+use std::time::Instant;
+
+use brokerwatch_common::exposition::Families;
 use brokerwatch_common::DiskReport;
+use brokerwatch_common::HostReport;
+
 pub use procfs::DiskStat;
 
-use super::{clamp_ratio, rate, NameFilter};
+use super::{clamp_ratio, elapsed, rate, HostPaths, KernelFile, NameFilter, Source, SourceError};
 
 /// /proc/diskstats counts in 512-byte sectors whatever the device's own
 /// sector size (see Documentation/admin-guide/iostats.rst).
@@ -111,6 +116,185 @@ pub fn interval(
             })
         })
         .collect()
+}
+
+/// The disk source: /proc/diskstats every cycle. A garbled line fails the
+/// source in part: the other disks are kept and reported.
+pub struct DiskSource {
+    diskstats: KernelFile,
+    filter: NameFilter,
+    buffer: Vec<u8>,
+    last: Option<(Instant, Vec<DiskStat>)>,
+    interval: Vec<DiskReport>,
+}
+
+impl DiskSource {
+    pub fn new(paths: &HostPaths, filter: NameFilter) -> Self {
+        DiskSource {
+            diskstats: KernelFile::new(paths.proc_file("diskstats")),
+            filter,
+            buffer: Vec::new(),
+            last: None,
+            interval: Vec::new(),
+        }
+    }
+}
+
+impl Source for DiskSource {
+    fn name(&self) -> &'static str {
+        "disk"
+    }
+
+    fn collect(&mut self, at: Instant, report: &mut HostReport) -> Result<(), SourceError> {
+        let previous = self.last.take();
+        self.interval = Vec::new();
+        let parsed = parse_diskstats(self.diskstats.read(&mut self.buffer)?, &self.filter);
+        if let Some((before_at, before)) = &previous {
+            self.interval = interval(before, &parsed.disks, elapsed(*before_at, at));
+        }
+        report.disks = self.interval.clone();
+        self.last = Some((at, parsed.disks));
+        if parsed.garbled.is_empty() {
+            Ok(())
+        } else {
+            let reason = format!("skipped {}", parsed.garbled.join("; "));
+            Err(SourceError::parse(self.diskstats.path(), reason))
+        }
+    }
+
+    fn expose(&self, f: &mut Families) {
+        let disks = self.last.as_ref().map_or(&[][..], |(_, d)| d.as_slice());
+        type Field = fn(&DiskStat) -> Option<f64>;
+        let counters: [(&str, &str, Field); 16] = [
+        (
+            "brokerwatch_disk_reads_completed_total",
+            "Reads completed.",
+            |d| Some(d.reads as f64),
+        ),
+        (
+            "brokerwatch_disk_reads_merged_total",
+            "Adjacent reads merged before completion.",
+            |d| Some(d.merged as f64),
+        ),
+        ("brokerwatch_disk_read_bytes_total", "Bytes read.", |d| {
+            Some(bytes(d.sectors_read))
+        }),
+        (
+            "brokerwatch_disk_read_time_seconds_total",
+            "Time spent on reads.",
+            |d| Some(ms(d.time_reading)),
+        ),
+        (
+            "brokerwatch_disk_writes_completed_total",
+            "Writes completed.",
+            |d| Some(d.writes as f64),
+        ),
+        (
+            "brokerwatch_disk_writes_merged_total",
+            "Adjacent writes merged before completion.",
+            |d| Some(d.writes_merged as f64),
+        ),
+        (
+            "brokerwatch_disk_written_bytes_total",
+            "Bytes written.",
+            |d| Some(bytes(d.sectors_written)),
+        ),
+        (
+            "brokerwatch_disk_write_time_seconds_total",
+            "Time spent on writes.",
+            |d| Some(ms(d.time_writing)),
+        ),
+        (
+            "brokerwatch_disk_io_time_seconds_total",
+            "Time the device had I/O in flight (rate() of it is %util).",
+            |d| Some(ms(d.time_in_progress)),
+        ),
+        (
+            "brokerwatch_disk_io_time_weighted_seconds_total",
+            "Time spent on I/O weighted by requests in flight (rate() of it is the queue length).",
+            |d| Some(ms(d.weighted_time_in_progress)),
+        ),
+        (
+            "brokerwatch_disk_discards_completed_total",
+            "Discards completed (Linux 4.18+).",
+            |d| d.discards.map(|v| v as f64),
+        ),
+        (
+            "brokerwatch_disk_discards_merged_total",
+            "Adjacent discards merged (Linux 4.18+).",
+            |d| d.discards_merged.map(|v| v as f64),
+        ),
+        (
+            "brokerwatch_disk_discarded_bytes_total",
+            "Bytes discarded (Linux 4.18+).",
+            |d| d.sectors_discarded.map(bytes),
+        ),
+        (
+            "brokerwatch_disk_discard_time_seconds_total",
+            "Time spent on discards (Linux 4.18+).",
+            |d| d.time_discarding.map(ms),
+        ),
+        (
+            "brokerwatch_disk_flush_requests_total",
+            "Flush requests completed (Linux 5.5+).",
+            |d| d.flushes.map(|v| v as f64),
+        ),
+        (
+            "brokerwatch_disk_flush_requests_time_seconds_total",
+            "Time spent on flushes (Linux 5.5+).",
+            |d| d.time_flushing.map(ms),
+        ),
+    ];
+        for (name, help, field) in counters {
+            let mut family = f.counter(name, help);
+            for d in disks {
+                if let Some(value) = field(d) {
+                    family.add(&[("device", &d.name)], value);
+                }
+            }
+        }
+        let mut in_flight = f.gauge("brokerwatch_disk_io_now", "Requests in flight now.");
+        for d in disks {
+            in_flight.add(&[("device", &d.name)], d.in_progress as f64);
+        }
+        type Figure = fn(&brokerwatch_common::DiskReport) -> f64;
+        let gauges: [(&str, &str, Figure); 4] = [
+            (
+                "brokerwatch_disk_utilization_ratio",
+                "Share of the last interval the device had I/O in flight (iostat %util).",
+                |d| d.utilization_ratio,
+            ),
+            (
+                "brokerwatch_disk_read_await_seconds",
+                "Mean time per read over the last interval, queued and serviced (iostat r_await).",
+                |d| d.read_await_seconds,
+            ),
+            (
+                "brokerwatch_disk_write_await_seconds",
+                "Mean time per write over the last interval, queued and serviced (iostat w_await).",
+                |d| d.write_await_seconds,
+            ),
+            (
+                "brokerwatch_disk_queue_length",
+                "Mean requests in flight over the last interval (iostat aqu-sz).",
+                |d| d.queue_length,
+            ),
+        ];
+        for (name, help, figure) in gauges {
+            let mut family = f.gauge(name, help);
+            for d in &self.interval {
+                family.add(&[("device", &d.device)], figure(d));
+            }
+        }
+    }
+}
+
+fn ms(value: u64) -> f64 {
+    value as f64 / 1000.0
+}
+
+fn bytes(sectors: u64) -> f64 {
+    (sectors * SECTOR_BYTES) as f64
 }
 
 #[cfg(test)]

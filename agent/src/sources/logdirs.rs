@@ -5,8 +5,13 @@
 //! members), so that the collector can compare the disks inside one broker.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
+use brokerwatch_common::exposition::Families;
+use brokerwatch_common::{HostReport, LogDirReport};
 use procfs::process::MountInfo;
+
+use super::{HostPaths, Source, SourceError};
 
 /// The log dirs a `server.properties` names: `log.dirs`, else `log.dir`,
 /// else Kafka's default.
@@ -144,12 +149,12 @@ pub fn filesystem_usage(path: &Path) -> std::io::Result<(u64, u64)> {
 
 /// Where the log dirs come from: the broker's server.properties, or a list.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct LogDirSource {
+pub struct LogDirLocations {
     pub server_properties: Option<PathBuf>,
     pub log_dirs: Vec<PathBuf>,
 }
 
-impl LogDirSource {
+impl LogDirLocations {
     pub fn is_configured(&self) -> bool {
         self.server_properties.is_some() || !self.log_dirs.is_empty()
     }
@@ -157,7 +162,7 @@ impl LogDirSource {
 
 /// Reads every log dir's placement, usage, partitions and bytes.
 pub fn read_log_dirs(
-    source: &LogDirSource,
+    source: &LogDirLocations,
     proc: &Path,
     sys: &Path,
 ) -> Result<Vec<brokerwatch_common::LogDirReport>, super::SourceError> {
@@ -234,6 +239,109 @@ pub fn partitions_and_bytes(log_dir: &Path) -> (u64, u64) {
         }
     }
     (partitions, bytes)
+}
+
+/// Log dirs are walked this often, not every cycle: a broker holds thousands
+/// of partition directories, and their sizes move slowly.
+pub const LOG_DIR_REFRESH: Duration = Duration::from_secs(60);
+
+/// The log-dir source: the broker's log dirs mapped to their disks, with
+/// their usage, every [`LOG_DIR_REFRESH`]. A failed read keeps the last good
+/// one (and is counted) rather than reporting nothing.
+pub struct LogDirsSource {
+    locations: LogDirLocations,
+    paths: HostPaths,
+    last: Option<(Instant, Vec<LogDirReport>)>,
+}
+
+impl LogDirsSource {
+    pub fn new(paths: &HostPaths, locations: LogDirLocations) -> Self {
+        LogDirsSource {
+            locations,
+            paths: paths.clone(),
+            last: None,
+        }
+    }
+}
+
+impl Source for LogDirsSource {
+    fn name(&self) -> &'static str {
+        "logdirs"
+    }
+
+    fn collect(&mut self, _at: Instant, report: &mut HostReport) -> Result<(), SourceError> {
+        if !self.locations.is_configured() {
+            return Ok(());
+        }
+        let fresh = self
+            .last
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < LOG_DIR_REFRESH);
+        let mut result = Ok(());
+        if !fresh {
+            match read_log_dirs(&self.locations, &self.paths.proc, &self.paths.sys) {
+                Ok(reports) => self.last = Some((Instant::now(), reports)),
+                Err(e) => result = Err(e),
+            }
+        }
+        report.log_dirs = self
+            .last
+            .as_ref()
+            .map(|(_, reports)| reports.clone())
+            .unwrap_or_default();
+        result
+    }
+
+    fn expose(&self, f: &mut Families) {
+        if !self.locations.is_configured() {
+            return;
+        }
+        let log_dirs = self.last.as_ref().map_or(&[][..], |(_, d)| d.as_slice());
+        type Level = fn(&brokerwatch_common::LogDirReport) -> u64;
+        let levels: [(&str, &str, Level); 4] = [
+            (
+                "brokerwatch_logdir_used_bytes",
+                "Bytes used on the log dir's filesystem.",
+                |d| d.used_bytes,
+            ),
+            (
+                "brokerwatch_logdir_free_bytes",
+                "Bytes free on the log dir's filesystem.",
+                |d| d.free_bytes,
+            ),
+            (
+                "brokerwatch_logdir_partitions",
+                "Partition directories in the log dir.",
+                |d| d.partitions,
+            ),
+            (
+                "brokerwatch_logdir_size_bytes",
+                "Bytes the log dir's partitions hold.",
+                |d| d.size_bytes,
+            ),
+        ];
+        for (name, help, level) in levels {
+            let mut family = f.gauge(name, help);
+            for d in log_dirs {
+                family.add(
+                    &[
+                        ("log_dir", &d.log_dir),
+                        ("device", d.device.as_deref().unwrap_or("none")),
+                    ],
+                    level(d) as f64,
+                );
+            }
+        }
+        let mut disks = f.gauge(
+            "brokerwatch_logdir_disk_info",
+            "1 for each disk under a log dir (partitions, LVM and md resolved).",
+        );
+        for d in log_dirs {
+            for disk in &d.disks {
+                disks.add(&[("log_dir", &d.log_dir), ("disk", disk)], 1.0);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -391,7 +499,7 @@ garbage line
         .unwrap();
         let properties = dir.path().join("server.properties");
         std::fs::write(&properties, format!("log.dirs={}\n", dir.path().display())).unwrap();
-        let source = LogDirSource {
+        let source = LogDirLocations {
             server_properties: Some(properties),
             log_dirs: Vec::new(),
         };
@@ -401,7 +509,7 @@ garbage line
         assert_eq!((report.partitions, report.size_bytes), (1, 4096));
         assert!(report.used_bytes > 0 && report.free_bytes > 0);
         assert!(!report.disks.is_empty(), "{report:?}");
-        let missing = LogDirSource {
+        let missing = LogDirLocations {
             server_properties: Some("/nonexistent/server.properties".into()),
             log_dirs: Vec::new(),
         };

@@ -1,8 +1,14 @@
 //! Memory from /proc/meminfo. For Kafka the page cache is the interesting
 //! part: it is what serves consumers without touching the disks.
 
+use std::time::Instant;
+
+use brokerwatch_common::exposition::Families;
+use brokerwatch_common::HostReport;
 use brokerwatch_common::MemoryReport;
 use procfs::{FromRead, Meminfo};
+
+use super::{HostPaths, KernelFile, Source, SourceError};
 
 /// Parses /proc/meminfo (the kernel's kB are KiB; values come out in bytes).
 pub fn parse_meminfo(text: &str) -> Result<MemoryReport, String> {
@@ -17,6 +23,76 @@ pub fn parse_meminfo(text: &str) -> Result<MemoryReport, String> {
         writeback_bytes: m.writeback,
         swap_used_bytes: m.swap_total.saturating_sub(m.swap_free),
     })
+}
+
+/// The memory source: /proc/meminfo every cycle, levels only.
+pub struct MemorySource {
+    meminfo: KernelFile,
+    buffer: Vec<u8>,
+    last: Option<MemoryReport>,
+}
+
+impl MemorySource {
+    pub fn new(paths: &HostPaths) -> Self {
+        MemorySource {
+            meminfo: KernelFile::new(paths.proc_file("meminfo")),
+            buffer: Vec::new(),
+            last: None,
+        }
+    }
+}
+
+impl Source for MemorySource {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn collect(&mut self, _at: Instant, report: &mut HostReport) -> Result<(), SourceError> {
+        self.last = None;
+        let memory = self.meminfo.read_parsed(&mut self.buffer, parse_meminfo)?;
+        report.memory = Some(memory.clone());
+        self.last = Some(memory);
+        Ok(())
+    }
+
+    fn expose(&self, f: &mut Families) {
+        let Some(m) = &self.last else { return };
+        let levels = [
+            (
+                "brokerwatch_memory_total_bytes",
+                "Usable RAM (MemTotal).",
+                m.total_bytes,
+            ),
+            (
+                "brokerwatch_memory_available_bytes",
+                "Memory available for new work without swapping (MemAvailable).",
+                m.available_bytes,
+            ),
+            (
+                "brokerwatch_memory_page_cache_bytes",
+                "Page cache (Cached): what serves Kafka consumers from memory.",
+                m.page_cache_bytes,
+            ),
+            (
+                "brokerwatch_memory_dirty_bytes",
+                "Page cache waiting to be written to disk (Dirty).",
+                m.dirty_bytes,
+            ),
+            (
+                "brokerwatch_memory_writeback_bytes",
+                "Page cache being written to disk now (Writeback).",
+                m.writeback_bytes,
+            ),
+            (
+                "brokerwatch_memory_swap_used_bytes",
+                "Swap in use (SwapTotal - SwapFree).",
+                m.swap_used_bytes,
+            ),
+        ];
+        for (name, help, value) in levels {
+            f.gauge(name, help).value(value as f64);
+        }
+    }
 }
 
 #[cfg(test)]

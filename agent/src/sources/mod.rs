@@ -1,7 +1,11 @@
-//! Host sources, one module per kernel file family (node_exporter's
-//! one-collector-per-file). Each module has a pure `parse_*` taking the file's
-//! text and returning counters, and an interval function turning two readings
-//! into the report's rates and ratios. File access is only in [`HostPaths`].
+//! The agent's sources, one module each (node_exporter's
+//! one-collector-per-file): the kernel's file families, the broker's process,
+//! log dirs and metrics, and the page cache. Each module has a pure
+//! `parse_*` taking the text it reads, an interval function turning two
+//! readings into the report's rates and ratios, and a [`Source`] that reads,
+//! writes its part of the report and exposes its series. `host::registry`
+//! lists them in the order a cycle runs them; adding a source is its file
+//! here and its line there.
 
 pub mod broker_metrics;
 pub mod cpu;
@@ -15,8 +19,42 @@ pub mod pagecache_ebpf;
 pub mod process;
 pub mod tcp;
 
+use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::time::Instant;
+
+use brokerwatch_common::exposition::Families;
+use brokerwatch_common::HostReport;
+
+/// One source of the agent.
+pub trait Source: Send {
+    /// Its `source` label in the agent's own series.
+    fn name(&self) -> &'static str;
+
+    /// Fetches over the network what [`Source::collect`] then reads (the
+    /// broker's metrics endpoint), within its own timeout. Most sources
+    /// have nothing to fetch.
+    fn fetch(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(std::future::ready(()))
+    }
+
+    /// Reads at `at`, computes the interval figures against its own
+    /// previous reading, and writes its part of `report`, which holds the
+    /// parts of the sources before it. An error means it failed in whole or
+    /// in part: what it could read is in the report all the same.
+    fn collect(&mut self, at: Instant, report: &mut HostReport) -> Result<(), SourceError>;
+
+    /// Its series as of the last [`Source::collect`]: the kernel's counters
+    /// with their own values, and the interval figures as gauges.
+    fn expose(&self, families: &mut Families);
+}
+
+/// Seconds from `previous` to `now`.
+pub fn elapsed(previous: Instant, now: Instant) -> f64 {
+    now.saturating_duration_since(previous).as_secs_f64()
+}
 
 /// Runs one of procfs's parsers on kernel text. procfs 0.18 panics on some
 /// garbled input (a cut-short line, a multi-byte character where it slices;
@@ -173,6 +211,18 @@ impl KernelFile {
         };
         self.last_length = length;
         std::str::from_utf8(&buffer[..length]).map_err(|e| SourceError::parse(&self.path, e))
+    }
+}
+
+impl KernelFile {
+    /// Reads the file and parses it with `parse`, naming the file on failure.
+    pub fn read_parsed<T>(
+        &mut self,
+        buffer: &mut Vec<u8>,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, SourceError> {
+        let text = self.read(buffer)?;
+        parse(text).map_err(|e| SourceError::parse(&self.path, e))
     }
 }
 

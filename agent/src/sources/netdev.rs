@@ -1,11 +1,17 @@
 //! Network interfaces from /proc/net/dev, with the link speed from
 //! /sys/class/net/IFACE/speed so that throughput becomes a share of the link.
 
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use brokerwatch_common::exposition::Families;
+use brokerwatch_common::HostReport;
 use brokerwatch_common::InterfaceReport;
-pub use procfs::net::DeviceStatus;
 use procfs::{net::InterfaceDeviceStatus, FromRead};
 
-use super::{clamp_ratio, rate, NameFilter};
+pub use procfs::net::DeviceStatus;
+
+use super::{clamp_ratio, elapsed, rate, HostPaths, KernelFile, NameFilter, Source, SourceError};
 
 #[derive(Debug, Clone)]
 pub struct Interface {
@@ -72,6 +78,185 @@ pub fn interval(
             })
         })
         .collect()
+}
+
+/// Link speeds change only on renegotiation, and reading one can make the
+/// NIC driver query its firmware, so they are re-read this often (and when
+/// an interface appears), not every cycle.
+const SPEED_REFRESH: Duration = Duration::from_secs(30);
+
+/// The network source: /proc/net/dev every cycle, link speeds from
+/// /sys/class/net/IFACE/speed every [`SPEED_REFRESH`].
+pub struct NetworkSource {
+    paths: HostPaths,
+    net_dev: KernelFile,
+    filter: NameFilter,
+    /// Bytes per second assumed where the kernel reports no speed (loopback
+    /// aside): cloud and virtual NICs have a cap the kernel does not know.
+    assumed_speed: Option<f64>,
+    speeds_read_at: Option<Instant>,
+    speeds: HashMap<String, Option<f64>>,
+    buffer: Vec<u8>,
+    last: Option<(Instant, Vec<Interface>)>,
+    interval: Vec<InterfaceReport>,
+}
+
+impl NetworkSource {
+    pub fn new(paths: &HostPaths, filter: NameFilter, assumed_speed: Option<f64>) -> Self {
+        NetworkSource {
+            paths: paths.clone(),
+            net_dev: KernelFile::new(paths.proc_file("net/dev")),
+            filter,
+            assumed_speed,
+            speeds_read_at: None,
+            speeds: HashMap::new(),
+            buffer: Vec::new(),
+            last: None,
+            interval: Vec::new(),
+        }
+    }
+
+    fn read_interfaces(&mut self) -> Result<Vec<Interface>, SourceError> {
+        let filter = &self.filter;
+        let counters = self
+            .net_dev
+            .read_parsed(&mut self.buffer, |text| parse_net_dev(text, filter))?;
+        let stale = self
+            .speeds_read_at
+            .is_none_or(|at| at.elapsed() >= SPEED_REFRESH)
+            || counters.iter().any(|c| !self.speeds.contains_key(&c.name));
+        if stale {
+            self.speeds_read_at = Some(Instant::now());
+            self.speeds = counters
+                .iter()
+                .map(|c| {
+                    let path = self.paths.sys_file(&format!("class/net/{}/speed", c.name));
+                    // No speed file (or -1, or EINVAL) is normal for virtual links: not an error.
+                    let speed = KernelFile::new(path)
+                        .read(&mut self.buffer)
+                        .ok()
+                        .and_then(parse_speed);
+                    (c.name.clone(), speed)
+                })
+                .collect();
+        }
+        Ok(counters
+            .into_iter()
+            .map(|counters| Interface {
+                speed_bytes_per_second: self
+                    .speeds
+                    .get(&counters.name)
+                    .copied()
+                    .flatten()
+                    .or(self.assumed_speed.filter(|_| counters.name != "lo")),
+                counters,
+            })
+            .collect())
+    }
+}
+
+impl Source for NetworkSource {
+    fn name(&self) -> &'static str {
+        "network"
+    }
+
+    fn collect(&mut self, at: Instant, report: &mut HostReport) -> Result<(), SourceError> {
+        let previous = self.last.take();
+        self.interval = Vec::new();
+        let current = self.read_interfaces()?;
+        if let Some((before_at, before)) = &previous {
+            self.interval = interval(before, &current, elapsed(*before_at, at));
+        }
+        report.interfaces = self.interval.clone();
+        self.last = Some((at, current));
+        Ok(())
+    }
+
+    fn expose(&self, f: &mut Families) {
+        let interfaces = self.last.as_ref().map_or(&[][..], |(_, i)| i.as_slice());
+        type Field = fn(&procfs::net::DeviceStatus) -> u64;
+        let counters: [(&str, &str, Field); 8] = [
+            (
+                "brokerwatch_network_receive_bytes_total",
+                "Bytes received.",
+                |c| c.recv_bytes,
+            ),
+            (
+                "brokerwatch_network_receive_packets_total",
+                "Packets received.",
+                |c| c.recv_packets,
+            ),
+            (
+                "brokerwatch_network_receive_errors_total",
+                "Bad packets received.",
+                |c| c.recv_errs,
+            ),
+            (
+                "brokerwatch_network_receive_drop_total",
+                "Received packets dropped.",
+                |c| c.recv_drop,
+            ),
+            (
+                "brokerwatch_network_transmit_bytes_total",
+                "Bytes transmitted.",
+                |c| c.sent_bytes,
+            ),
+            (
+                "brokerwatch_network_transmit_packets_total",
+                "Packets transmitted.",
+                |c| c.sent_packets,
+            ),
+            (
+                "brokerwatch_network_transmit_errors_total",
+                "Transmit errors.",
+                |c| c.sent_errs,
+            ),
+            (
+                "brokerwatch_network_transmit_drop_total",
+                "Packets dropped on transmit.",
+                |c| c.sent_drop,
+            ),
+        ];
+        for (name, help, field) in counters {
+            let mut family = f.counter(name, help);
+            for i in interfaces {
+                family.add(
+                    &[("interface", &i.counters.name)],
+                    field(&i.counters) as f64,
+                );
+            }
+        }
+        let mut speed = f.gauge(
+            "brokerwatch_network_speed_bytes",
+            "Link speed in bytes per second, where the kernel knows it.",
+        );
+        for i in interfaces {
+            if let Some(bytes_per_second) = i.speed_bytes_per_second {
+                speed.add(&[("interface", &i.counters.name)], bytes_per_second);
+            }
+        }
+        type Share = fn(&brokerwatch_common::InterfaceReport) -> Option<f64>;
+        let shares: [(&str, &str, Share); 2] = [
+            (
+                "brokerwatch_network_receive_utilization_ratio",
+                "Receive throughput over link speed in the last interval.",
+                |i| i.receive_utilization_ratio,
+            ),
+            (
+                "brokerwatch_network_transmit_utilization_ratio",
+                "Transmit throughput over link speed in the last interval.",
+                |i| i.transmit_utilization_ratio,
+            ),
+        ];
+        for (name, help, share) in shares {
+            let mut family = f.gauge(name, help);
+            for i in &self.interval {
+                if let Some(value) = share(i) {
+                    family.add(&[("interface", &i.interface)], value);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,9 +12,13 @@
 //! compaction, segment recovery, tiered storage uploads), or when reads
 //! come from readahead of earlier intervals.
 
-use brokerwatch_common::{BrokerMetricsReport, DiskReport, LogDirReport};
+use std::time::Instant;
 
-use super::clamp_ratio;
+use brokerwatch_common::exposition::Families;
+use brokerwatch_common::{BrokerMetricsReport, DiskReport, LogDirReport};
+use brokerwatch_common::{BrokerProcessReport, HostReport};
+
+use super::{clamp_ratio, elapsed, pagecache_ebpf::PageCacheProbe, Source, SourceError};
 
 /// The `ebpf` method's counters, pages since the program was attached.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -78,6 +82,171 @@ pub fn estimate_hit_ratio(
         .map(|d| d.read_bytes_per_second * elapsed_seconds)
         .sum();
     Some(clamp_ratio(1.0 - read / served))
+}
+
+/// Whose reads the `ebpf` page-cache method counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageCacheScope {
+    /// The broker process only (nothing while it is not found).
+    Broker,
+    /// Every process on the host.
+    Host,
+}
+
+/// The `ebpf` page-cache method: not asked for, refused at start, or running.
+#[derive(Debug, Default)]
+pub enum EbpfMethod {
+    #[default]
+    Off,
+    Unavailable,
+    Running(Box<PageCacheProbe>, PageCacheScope),
+}
+
+/// The `ebpf` counters and whose pages they count (`None`: every process).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageCacheReading {
+    pub process: Option<u32>,
+    pub pages: PageCounts,
+}
+
+/// The page-cache source: both methods' ratios over the interval. It comes
+/// after the disks, the log dirs, the broker process and the broker's
+/// metrics, whose parts of the report it reads.
+pub struct PageCacheSource {
+    method: EbpfMethod,
+    counted: Option<PageCacheReading>,
+    /// The broker's counters at the previous cycle, for the estimate.
+    previous_metrics: Option<(Instant, BrokerMetricsReport)>,
+    estimate: Option<f64>,
+    ebpf_ratio: Option<f64>,
+}
+
+impl PageCacheSource {
+    pub fn new(method: EbpfMethod) -> Self {
+        PageCacheSource {
+            method,
+            counted: None,
+            previous_metrics: None,
+            estimate: None,
+            ebpf_ratio: None,
+        }
+    }
+
+    /// Whether the `ebpf` method runs (`None`: not asked for).
+    fn ebpf_active(&self) -> Option<bool> {
+        match self.method {
+            EbpfMethod::Off => None,
+            EbpfMethod::Unavailable => Some(false),
+            EbpfMethod::Running(..) => Some(true),
+        }
+    }
+
+    /// The `ebpf` counters, for the broker's pid or for every process.
+    fn read_ebpf(
+        &mut self,
+        broker: Option<&BrokerProcessReport>,
+    ) -> Result<Option<PageCacheReading>, SourceError> {
+        let EbpfMethod::Running(probe, scope) = &mut self.method else {
+            return Ok(None);
+        };
+        let process = match scope {
+            PageCacheScope::Host => None,
+            PageCacheScope::Broker => match broker.and_then(|b| u32::try_from(b.pid).ok()) {
+                Some(pid) => Some(pid),
+                None => return Ok(None),
+            },
+        };
+        probe.count_only(process)?;
+        Ok(Some(PageCacheReading {
+            process,
+            pages: probe.read()?,
+        }))
+    }
+}
+
+impl Source for PageCacheSource {
+    fn name(&self) -> &'static str {
+        "page_cache_ebpf"
+    }
+
+    fn collect(&mut self, at: Instant, report: &mut HostReport) -> Result<(), SourceError> {
+        let previous_metrics = self.previous_metrics.take();
+        self.estimate = previous_metrics.as_ref().and_then(|(before_at, before)| {
+            estimate_hit_ratio(
+                Some(before),
+                report.broker_metrics.as_ref(),
+                &report.log_dirs,
+                &report.disks,
+                elapsed(*before_at, at),
+            )
+        });
+        self.previous_metrics = report.broker_metrics.clone().map(|m| (at, m));
+        report.page_cache_hit_ratio_estimate = self.estimate;
+        let previous = self.counted.take();
+        self.ebpf_ratio = None;
+        let current = self.read_ebpf(report.broker_process.as_ref())?;
+        self.ebpf_ratio = previous
+            .zip(current)
+            .filter(|(before, now)| before.process == now.process)
+            .and_then(|(before, now)| ebpf_hit_ratio(before.pages, now.pages));
+        report.page_cache_hit_ratio_ebpf = self.ebpf_ratio;
+        self.counted = current;
+        Ok(())
+    }
+
+    /// The page-cache hit ratio by each method that could tell it this
+    /// interval, and the `ebpf` method's counters and state.
+    fn expose(&self, f: &mut Families) {
+        let methods = [("estimate", self.estimate), ("ebpf", self.ebpf_ratio)];
+        if methods.iter().any(|(_, ratio)| ratio.is_some()) {
+            let mut family = f.gauge(
+            "brokerwatch_page_cache_hit_ratio",
+            "Page-cache hit ratio over the last interval. estimate: share of what the broker served that did not come from its log disks; ebpf: 1 - max(0, pages added - pages dirtied) / pages requested by reads, counted in the kernel.",
+        );
+            for (method, ratio) in methods {
+                if let Some(ratio) = ratio {
+                    family.add(&[("method", method)], ratio);
+                }
+            }
+        }
+        if let Some(active) = self.ebpf_active() {
+            f.gauge(
+            "brokerwatch_page_cache_ebpf_active",
+            "1 when the ebpf page-cache method runs, 0 when it was asked for but refused (see the agent's log).",
+        )
+        .value(f64::from(u8::from(active)));
+        }
+        if let Some(counted) = &self.counted {
+            let pages = counted.pages;
+            for (name, help, value) in [
+                (
+                    "brokerwatch_page_cache_requested_pages_total",
+                    "Pages that reads asked for, counted by the ebpf method.",
+                    pages.requested,
+                ),
+                (
+                    "brokerwatch_page_cache_added_pages_total",
+                    "Pages added to the page cache, counted by the ebpf method.",
+                    pages.added,
+                ),
+                (
+                    "brokerwatch_page_cache_dirtied_pages_total",
+                    "Pages dirtied by writes, counted by the ebpf method.",
+                    pages.dirtied,
+                ),
+            ] {
+                f.counter(name, help).value(value as f64);
+            }
+            // Counted by the kprobe method only (cachestat's mark_buffer_dirty).
+            if pages.buffers_dirtied > 0 {
+                f.counter(
+                "brokerwatch_page_cache_buffers_dirtied_total",
+                "Buffers dirtied, counted by the ebpf method on kernels without the filemap tracepoints (kprobes); they come off the requested pages.",
+            )
+            .value(pages.buffers_dirtied as f64);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

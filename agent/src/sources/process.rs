@@ -7,10 +7,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use brokerwatch_common::exposition::Families;
 use brokerwatch_common::BrokerProcessReport;
+use brokerwatch_common::HostReport;
 use procfs::process::{LimitValue, Process};
 
-use super::SourceError;
+use super::{HostPaths, Source, SourceError};
 
 /// The part of a Kafka broker's command line that names it.
 pub const DEFAULT_PATTERN: &str = "kafka.Kafka";
@@ -139,6 +141,104 @@ fn read_process_files(
         written_bytes: io.as_ref().map(|io| io.write_bytes),
         start_time_ticks: stat.starttime,
     })
+}
+
+/// The broker-process source: finds the broker and reads /proc/PID every
+/// cycle; with no finder (`[broker] enabled = false`) it does nothing.
+pub struct BrokerProcessSource {
+    finder: Option<BrokerFinder>,
+    proc: PathBuf,
+    ticks_per_second: u64,
+    page_size: u64,
+    /// Whether the broker runs (`None`: not looked for), and its figures.
+    last: (Option<bool>, Option<BrokerProcessReport>),
+}
+
+impl BrokerProcessSource {
+    pub fn new(paths: &HostPaths, finder: Option<BrokerFinder>) -> Self {
+        BrokerProcessSource {
+            finder,
+            proc: paths.proc.clone(),
+            ticks_per_second: procfs::ticks_per_second(),
+            page_size: procfs::page_size(),
+            last: (None, None),
+        }
+    }
+}
+
+impl Source for BrokerProcessSource {
+    fn name(&self) -> &'static str {
+        "broker"
+    }
+
+    fn collect(&mut self, _at: Instant, report: &mut HostReport) -> Result<(), SourceError> {
+        let Some(finder) = self.finder.as_mut() else {
+            return Ok(());
+        };
+        let mut result = Ok(());
+        self.last = match finder.find(&self.proc) {
+            None => (Some(false), None),
+            Some(pid) => match read_process(&self.proc, pid, self.ticks_per_second, self.page_size)
+            {
+                Ok(process) => (Some(true), Some(process)),
+                Err(e) => {
+                    result = Err(e);
+                    (Some(true), None)
+                }
+            },
+        };
+        (report.broker_up, report.broker_process) = self.last.clone();
+        result
+    }
+
+    fn expose(&self, f: &mut Families) {
+        if let Some(up) = self.last.0 {
+            f.gauge("brokerwatch_broker_up", "1 when the broker process runs on this host, 0 when the host reports but the broker does not run.")
+                .value(f64::from(u8::from(up)));
+        }
+        let Some(p) = &self.last.1 else { return };
+        f.counter(
+            "brokerwatch_broker_process_cpu_seconds_total",
+            "User and system CPU time of the broker process.",
+        )
+        .value(p.cpu_seconds);
+        f.gauge(
+            "brokerwatch_broker_process_resident_memory_bytes",
+            "Resident memory of the broker process.",
+        )
+        .value(p.resident_memory_bytes as f64);
+        f.gauge(
+            "brokerwatch_broker_process_threads",
+            "Threads of the broker process.",
+        )
+        .value(p.threads as f64);
+        f.gauge(
+            "brokerwatch_broker_process_open_fds",
+            "File descriptors the broker process holds open.",
+        )
+        .value(p.open_fds as f64);
+        if let Some(max) = p.max_fds {
+            f.gauge(
+                "brokerwatch_broker_process_max_fds",
+                "The broker process's limit on open files.",
+            )
+            .value(max as f64);
+        }
+        if let Some(read) = p.read_bytes {
+            f.counter(
+                "brokerwatch_broker_process_read_bytes_total",
+                "Bytes the broker process read from storage.",
+            )
+            .value(read as f64);
+        }
+        if let Some(written) = p.written_bytes {
+            f.counter(
+                "brokerwatch_broker_process_written_bytes_total",
+                "Bytes the broker process wrote to storage.",
+            )
+            .value(written as f64);
+        }
+    }
 }
 
 #[cfg(test)]

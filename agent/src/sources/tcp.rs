@@ -3,9 +3,13 @@
 //! retransmits on a broker host are the first sign of a lossy NIC or a
 //! congested top-of-rack switch; TIME_WAIT piles up under client churn.
 
+use std::time::Instant;
+
+use brokerwatch_common::exposition::Families;
+use brokerwatch_common::HostReport;
 use brokerwatch_common::TcpReport;
 
-use super::{clamp_ratio, rate};
+use super::{clamp_ratio, elapsed, rate, HostPaths, KernelFile, Source, SourceError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct SnmpTcp {
@@ -115,6 +119,87 @@ pub fn interval(
         established_connections: current.established_connections,
         sockets_in_use: sockets.sockets_in_use,
         time_wait_sockets: sockets.time_wait_sockets,
+    }
+}
+
+/// The TCP source: /proc/net/snmp and /proc/net/sockstat every cycle.
+pub struct TcpSource {
+    snmp: KernelFile,
+    sockstat: KernelFile,
+    buffer: Vec<u8>,
+    last: Option<(Instant, SnmpTcp, Sockstat)>,
+    interval: Option<TcpReport>,
+}
+
+impl TcpSource {
+    pub fn new(paths: &HostPaths) -> Self {
+        TcpSource {
+            snmp: KernelFile::new(paths.proc_file("net/snmp")),
+            sockstat: KernelFile::new(paths.proc_file("net/sockstat")),
+            buffer: Vec::new(),
+            last: None,
+            interval: None,
+        }
+    }
+}
+
+impl Source for TcpSource {
+    fn name(&self) -> &'static str {
+        "tcp"
+    }
+
+    fn collect(&mut self, at: Instant, report: &mut HostReport) -> Result<(), SourceError> {
+        let previous = self.last.take();
+        self.interval = None;
+        let snmp = self.snmp.read_parsed(&mut self.buffer, parse_snmp)?;
+        let sockets = self
+            .sockstat
+            .read_parsed(&mut self.buffer, parse_sockstat)?;
+        self.interval = previous.map(|(before_at, before, _)| {
+            interval(&before, &snmp, &sockets, elapsed(before_at, at))
+        });
+        report.tcp = self.interval.clone();
+        self.last = Some((at, snmp, sockets));
+        Ok(())
+    }
+
+    fn expose(&self, f: &mut Families) {
+        if let Some((_, snmp, sockets)) = &self.last {
+            f.counter(
+                "brokerwatch_tcp_segments_sent_total",
+                "TCP segments sent (Tcp: OutSegs).",
+            )
+            .value(snmp.segments_sent as f64);
+            f.counter(
+                "brokerwatch_tcp_retransmitted_segments_total",
+                "TCP segments retransmitted (Tcp: RetransSegs).",
+            )
+            .value(snmp.retransmitted_segments as f64);
+            f.gauge(
+                "brokerwatch_tcp_established_connections",
+                "TCP connections in ESTABLISHED or CLOSE_WAIT.",
+            )
+            .value(snmp.established_connections as f64);
+            f.gauge("brokerwatch_tcp_sockets_in_use", "TCP sockets in use.")
+                .value(sockets.sockets_in_use as f64);
+            f.gauge(
+                "brokerwatch_tcp_time_wait_sockets",
+                "TCP sockets in TIME_WAIT.",
+            )
+            .value(sockets.time_wait_sockets as f64);
+            f.gauge(
+                "brokerwatch_tcp_orphan_sockets",
+                "TCP sockets no longer attached to a process.",
+            )
+            .value(sockets.orphan_sockets as f64);
+        }
+        if let Some(tcp) = &self.interval {
+            f.gauge(
+                "brokerwatch_tcp_retransmit_ratio",
+                "Retransmitted over sent TCP segments in the last interval.",
+            )
+            .value(tcp.retransmit_ratio);
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The broker's own metrics, from the Prometheus JMX exporter or the Jolokia
 //! agent Kafka operators already run beside the broker, mapped onto one fixed
 //! set ([`BrokerMetricsReport`]). Parsing is pure; the endpoint is fetched with a
-//! timeout by the daemon, so a slow or missing exporter is one counted error,
+//! timeout by its source (`mod.rs`), so a slow or missing exporter is one counted error,
 //! never a stalled cycle.
 
 use std::collections::BTreeMap;
