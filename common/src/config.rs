@@ -42,9 +42,9 @@ pub fn listen_address(text: &str, default: &str) -> Result<SocketAddr, String> {
     })
 }
 
-/// An http:// or https:// URL with a host; `example` shows the form. The
-/// trailing slash is dropped.
-pub fn http_url(url: &str, example: &str) -> Result<String, String> {
+/// An http:// or https:// URL with a host; `what` names it and `example`
+/// shows the form in the error. The trailing slash is dropped.
+pub fn http_url(url: &str, what: &str, example: &str) -> Result<String, String> {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"));
@@ -52,7 +52,7 @@ pub fn http_url(url: &str, example: &str) -> Result<String, String> {
         Some(host) if !host.is_empty() && !host.starts_with('/') => {
             Ok(url.trim_end_matches('/').to_owned())
         }
-        _ => Err(format!("{url:?} is not a URL; write it like {example}")),
+        _ => Err(format!("{url:?} is not a {what}; write it like {example}")),
     }
 }
 
@@ -136,11 +136,11 @@ mod tests {
             "\"nine\" is not an address; write it like 0.0.0.0:9798 or 127.0.0.1:9798"
         );
         assert_eq!(
-            http_url("http://am:9093/", "http://am:9093"),
+            http_url("http://am:9093/", "URL", "http://am:9093"),
             Ok("http://am:9093".into())
         );
         for bad in ["am:9093", "http://", "https:///x", "ftp://a"] {
-            assert!(http_url(bad, "http://am:9093")
+            assert!(http_url(bad, "URL", "http://am:9093")
                 .unwrap_err()
                 .ends_with("is not a URL; write it like http://am:9093"));
         }

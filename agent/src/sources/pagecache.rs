@@ -18,21 +18,9 @@ use brokerwatch_common::exposition::Families;
 use brokerwatch_common::{BrokerMetricsReport, DiskReport, LogDirReport};
 use brokerwatch_common::{BrokerProcessReport, HostReport};
 
-use super::{clamp_ratio, elapsed, pagecache_ebpf::PageCacheProbe, Source, SourceError};
-
-/// The `ebpf` method's counters, pages since the program was attached.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PageCounts {
-    /// Pages that reads asked for (each read counted once).
-    pub requested: u64,
-    /// Pages added to the page cache (a folio counts its pages).
-    pub added: u64,
-    /// Pages dirtied by writes.
-    pub dirtied: u64,
-    /// Buffers dirtied (kprobe method only, as cachestat counts them): the
-    /// accesses they cause are not reads, so they come off `requested`.
-    pub buffers_dirtied: u64,
-}
+use super::pagecache_ebpf::PageCacheProbe;
+pub use super::pagecache_ebpf::PageCounts;
+use super::{clamp_ratio, elapsed, Source, SourceError};
 
 /// The `ebpf` hit ratio over an interval; `None` when no read asked for a
 /// page, or when the counters went back (the program was re-attached).

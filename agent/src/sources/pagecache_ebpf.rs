@@ -11,8 +11,6 @@ use aya::maps::{Array, MapData, PerCpuArray};
 use aya::programs::{KProbe, TracePoint};
 use aya::Ebpf;
 
-use super::pagecache::PageCounts;
-
 /// The tracepoints the program needs, as (program, category, event).
 const TRACEPOINTS: [(&str, &str, &str); 3] = [
     ("requested", "filemap", "mm_filemap_get_pages"),
@@ -41,6 +39,20 @@ const KPROBES: [(&str, &[&str]); 4] = [
     ),
     ("kprobe_buffer_dirtied", &["mark_buffer_dirty"]),
 ];
+
+/// The `ebpf` method's counters, pages since the program was attached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageCounts {
+    /// Pages that reads asked for (each read counted once).
+    pub requested: u64,
+    /// Pages added to the page cache (a folio counts its pages).
+    pub added: u64,
+    /// Pages dirtied by writes.
+    pub dirtied: u64,
+    /// Buffers dirtied (kprobe method only, as cachestat counts them): the
+    /// accesses they cause are not reads, so they come off `requested`.
+    pub buffers_dirtied: u64,
+}
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ProbeError {

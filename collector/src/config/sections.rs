@@ -256,7 +256,7 @@ impl AlertmanagerSection {
                 .urls
                 .iter()
                 .map(|u| {
-                    http_url(u, "http://alertmanager:9093")
+                    http_url(u, "URL", "http://alertmanager:9093")
                         .map_err(|e| keys.fail("alertmanager.urls", e))
                 })
                 .collect::<Result<_, _>>()?,

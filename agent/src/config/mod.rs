@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use brokerwatch_common::config::{bounded_duration, http_url, listen_address};
 use brokerwatch_common::web::WebConfig;
 use brokerwatch_common::{parse_duration, Secret};
 use serde::Deserialize;
@@ -263,47 +264,26 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
         .clone()
         .or(file.listen)
         .unwrap_or_else(|| DEFAULT_LISTEN.into());
-    let listen: SocketAddr = listen_text.parse().map_err(|_| {
-        fail(
-            "listen",
-            format!(
-                "{listen_text:?} is not an address; write it like 0.0.0.0:9797 or 127.0.0.1:9797"
-            ),
-        )
-    })?;
+    let listen = listen_address(&listen_text, DEFAULT_LISTEN).map_err(|e| fail("listen", e))?;
 
     let interval = match flags.interval.clone().or(file.interval) {
         None => DEFAULT_INTERVAL,
-        Some(text) => parse_duration(&text).map_err(|e| fail("interval", e))?,
+        Some(text) => {
+            bounded_duration(&text, MIN_INTERVAL, MAX_INTERVAL).map_err(|e| fail("interval", e))?
+        }
     };
-    if !(MIN_INTERVAL..=MAX_INTERVAL).contains(&interval) {
-        return Err(fail(
-            "interval",
-            format!(
-                "{} is out of range; use 100ms to 1h",
-                humantime::format_duration(interval)
-            ),
-        ));
-    }
 
     let collector = flags
         .collector
         .clone()
         .or(file.collector)
         .filter(|url| !url.is_empty());
-    if let Some(url) = &collector {
-        let rest = url
-            .strip_prefix("http://")
-            .or_else(|| url.strip_prefix("https://"));
-        if rest.is_none_or(|host| host.is_empty() || host.starts_with('/')) {
-            return Err(fail(
-                "collector",
-                format!(
-                    "{url:?} is not a collector URL; write it like http://collector.example:9798"
-                ),
-            ));
-        }
-    }
+    let collector = collector
+        .map(|url| {
+            http_url(&url, "collector URL", "http://collector.example:9798")
+                .map_err(|e| fail("collector", e))
+        })
+        .transpose()?;
 
     let collector_token = match &file.collector_token_file {
         Some(path) => {
@@ -335,13 +315,11 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
     }
 
     let endpoint_url = |key: &str, url: Option<String>| -> Result<Option<String>, String> {
-        match url.filter(|u| !u.is_empty()) {
-            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => Err(fail(
-                key,
-                format!("{url:?} is not a URL; write it like http://127.0.0.1:7071/metrics"),
-            )),
-            other => Ok(other),
-        }
+        url.filter(|u| !u.is_empty())
+            .map(|url| {
+                http_url(&url, "URL", "http://127.0.0.1:7071/metrics").map_err(|e| fail(key, e))
+            })
+            .transpose()
     };
     let broker_metrics = match (
         endpoint_url(
@@ -472,232 +450,4 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn flags_with_id() -> Flags {
-        Flags {
-            broker_id: Some(1),
-            ..Flags::default()
-        }
-    }
-
-    fn error(text: &str) -> String {
-        from_toml(text, "config agent.toml", &Flags::default()).unwrap_err()
-    }
-
-    #[test]
-    fn defaults_need_only_a_broker_id() {
-        let config = from_toml("", "command line", &flags_with_id()).unwrap();
-        assert_eq!(config.broker_id, 1);
-        assert_eq!(config.listen, "0.0.0.0:9797".parse().unwrap());
-        assert_eq!(config.interval, Duration::from_secs(10));
-        assert_eq!(config.collector, None);
-        assert_eq!(config.paths.proc, PathBuf::from("/proc"));
-        assert!(!config.disk_filter.accepts("sda1") && config.disk_filter.accepts("sda"));
-        assert!(config.network_filter.accepts("lo"));
-        assert_eq!(config.page_cache_ebpf, Some(PageCacheScope::Broker));
-        let off = from_toml("[page_cache]\nebpf = false", "f", &flags_with_id()).unwrap();
-        assert_eq!(off.page_cache_ebpf, None);
-        let no_broker = from_toml("[broker]\nenabled = false", "f", &flags_with_id()).unwrap();
-        assert_eq!(no_broker.page_cache_ebpf, Some(PageCacheScope::Host));
-    }
-
-    #[test]
-    fn the_example_file_documents_every_key_and_is_valid() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("brokerwatch-agent.example.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        let config = from_toml(&text, "example", &Flags::default()).unwrap();
-        assert_eq!(config.broker_id, 1);
-        assert_eq!(config.interval, Duration::from_secs(10));
-        for key in [
-            "broker_id",
-            "listen",
-            "interval",
-            "collector",
-            "proc_path",
-            "sys_path",
-            "log_level",
-            "[disk]",
-            "[network]",
-            "include",
-            "exclude",
-            "[page_cache]",
-            "ebpf",
-            "count",
-            "collector_token_file",
-            "collector_ca_file",
-            "collector_cert_file",
-            "collector_key_file",
-            "web_config_file",
-        ] {
-            assert!(
-                text.contains(&format!("\n{key}")) || text.contains(&format!("\n# {key}")),
-                "{key} undocumented"
-            );
-        }
-    }
-
-    #[test]
-    fn collector_tls_files_are_checked_at_load_and_the_token_never_shown() {
-        let dir = tempfile::tempdir().unwrap();
-        let garbage = dir.path().join("ca.pem");
-        std::fs::write(
-            &garbage,
-            "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
-        )
-        .unwrap();
-        let token = dir.path().join("token");
-        std::fs::write(&token, "s3cret-token\n").unwrap();
-        let at = |key: &str| format!("{key} = {:?}\n", garbage.display().to_string());
-        let cases = [
-            (
-                format!(
-                    "broker_id = 1\ncollector = \"https://c:9798\"\n{}",
-                    at("collector_cert_file")
-                ),
-                "config f: collector_key_file: not set; a client certificate needs its key",
-            ),
-            (
-                format!(
-                    "broker_id = 1\ncollector = \"http://c:9798\"\n{}",
-                    at("collector_ca_file")
-                ),
-                "config f: collector: is http:// but TLS files are set; write https://",
-            ),
-            (
-                format!(
-                    "broker_id = 1\ncollector = \"https://c:9798\"\n{}",
-                    at("collector_ca_file")
-                ),
-                "config f: collector_ca_file: the CA, certificate or key is not usable PEM",
-            ),
-            (
-                "broker_id = 1\ncollector_ca_file = \"/nonexistent/ca.pem\"\n".to_owned(),
-                "config f: collector_ca_file: cannot read /nonexistent/ca.pem",
-            ),
-        ];
-        for (text, expected) in cases {
-            let error = from_toml(&text, "config f", &Flags::default()).unwrap_err();
-            assert!(error.starts_with(expected), "{text}: {error}");
-        }
-        let config = from_toml(
-            &format!(
-                "broker_id = 1\ncollector = \"https://c:9798\"\ncollector_token_file = {:?}\n",
-                token.display().to_string()
-            ),
-            "config f",
-            &Flags::default(),
-        )
-        .unwrap();
-        assert_eq!(
-            config.collector_token.as_ref().map(Secret::expose),
-            Some("s3cret-token")
-        );
-        assert!(!format!("{config:?}").contains("s3cret"));
-    }
-
-    #[test]
-    fn flags_win_over_the_file() {
-        let flags = Flags {
-            broker_id: Some(4),
-            listen: Some("127.0.0.1:0".into()),
-            interval: Some("250ms".into()),
-            collector: Some("https://collector:9798".into()),
-        };
-        let config = from_toml(
-            "broker_id = 2\nlisten = \"0.0.0.0:1\"\ninterval = \"1m\"\n",
-            "f",
-            &flags,
-        )
-        .unwrap();
-        assert_eq!(config.broker_id, 4);
-        assert_eq!(config.listen.to_string(), "127.0.0.1:0");
-        assert_eq!(config.interval, Duration::from_millis(250));
-        assert_eq!(config.collector.as_deref(), Some("https://collector:9798"));
-    }
-
-    #[test]
-    fn every_bad_value_gets_one_line_naming_the_key() {
-        let cases = [
-            (
-                "",
-                "config agent.toml: broker_id: not set; pass --broker-id N",
-            ),
-            (
-                "broker_id = -3",
-                "config agent.toml: broker_id: -3 is not a Kafka broker id",
-            ),
-            (
-                "broker_id = 1\n[page_cache]\ncount = \"cluster\"",
-                "config agent.toml: page_cache.count: \"cluster\" is neither \"broker\" nor \"host\"",
-            ),
-            (
-                "broker_id = 1\n[broker]\nenabled = false\n[page_cache]\ncount = \"broker\"",
-                "config agent.toml: page_cache.count: \"broker\" needs the broker process",
-            ),
-            (
-                "broker_id = 1\nlisten = \"localhost\"",
-                "config agent.toml: listen: \"localhost\" is not an address",
-            ),
-            (
-                "broker_id = 1\ninterval = \"soon\"",
-                "config agent.toml: interval: invalid duration \"soon\"",
-            ),
-            (
-                "broker_id = 1\ninterval = \"5ms\"",
-                "config agent.toml: interval: 5ms is out of range",
-            ),
-            (
-                "broker_id = 1\ncollector = \"collector:9798\"",
-                "config agent.toml: collector: \"collector:9798\" is not a collector URL",
-            ),
-            (
-                "broker_id = 1\nlog_level = \"loud\"",
-                "config agent.toml: log_level: \"loud\" is not one of",
-            ),
-            (
-                "broker_id = 1\n[disk]\nexclude = \"(\"",
-                "config agent.toml: disk.exclude: invalid regular expression \"(\"",
-            ),
-            (
-                "broker_id = 1\n[network]\ninclude = \"[\"",
-                "config agent.toml: network.include: invalid regular expression",
-            ),
-            (
-                "broker_id = 1\nlisten_addr = \"x\"",
-                "config agent.toml line 2: unknown field `listen_addr`",
-            ),
-            (
-                "broker_id = \"one\"",
-                "config agent.toml line 1: invalid type: string \"one\"",
-            ),
-            ("broker_id = 1\n[disk\n", "config agent.toml line 2: "),
-        ];
-        for (text, expected) in cases {
-            let err = error(text);
-            assert!(
-                err.starts_with(expected),
-                "for {text:?}:\n got {err:?}\nwant {expected:?}..."
-            );
-            assert!(
-                !err.contains('\n'),
-                "multi-line error for {text:?}: {err:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn an_unreadable_file_says_which_and_what_to_check() {
-        let err = load(
-            Some(Path::new("/nonexistent/agent.toml")),
-            &Flags::default(),
-        )
-        .unwrap_err();
-        assert!(
-            err.starts_with("config /nonexistent/agent.toml: cannot read it ("),
-            "{err}"
-        );
-        assert!(err.ends_with("check the --config path"), "{err}");
-    }
-}
+mod tests;
