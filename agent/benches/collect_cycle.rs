@@ -11,7 +11,6 @@
 //! each cycle does, and reading the ebpf page-cache counters (when the probe
 //! can be attached: root or CAP_BPF + CAP_PERFMON).
 
-use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Instant;
 
@@ -23,6 +22,10 @@ use criterion::{criterion_group, criterion_main, Criterion};
 #[path = "../tests/fixtures/host.rs"]
 mod fixture_host;
 
+#[path = "../tests/fixtures/endpoint.rs"]
+mod endpoint;
+use endpoint::serve;
+
 fn host(config: &str) -> Host {
     Host::from_config(
         &from_toml(
@@ -32,24 +35,6 @@ fn host(config: &str) -> Host {
         )
         .expect("bench config"),
     )
-}
-
-/// Serves `body` as the broker's JMX exporter would, to every request.
-fn serve(body: String) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}/metrics", listener.local_addr().expect("address"));
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            let mut request = [0u8; 4096];
-            let _ = stream.read(&mut request);
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    url
 }
 
 fn cycle(c: &mut Criterion, name: &str, mut host: Host) {

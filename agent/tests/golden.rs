@@ -4,7 +4,6 @@
 //! read, combined or exposed cannot change what Prometheus sees unnoticed.
 //! `BLESS=1` rewrites the file from the code as it is.
 
-use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -14,6 +13,10 @@ use brokerwatch_agent::metrics::AgentMetrics;
 
 #[path = "fixtures/host.rs"]
 mod fixture_host;
+
+#[path = "fixtures/endpoint.rs"]
+mod endpoint;
+use endpoint::serve;
 
 /// The host ten seconds on: every counter-like number of the kernel files
 /// a cycle reads grows by the same amount (tokens that are whole numbers).
@@ -43,24 +46,6 @@ fn advance(dir: &Path, by: u64) {
             .collect();
         std::fs::write(&path, advanced.join("\n") + "\n").unwrap();
     }
-}
-
-/// Serves `body` as a JMX exporter would, to every request.
-fn serve(body: String) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/metrics", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            let mut request = [0u8; 4096];
-            let _ = stream.read(&mut request);
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    url
 }
 
 #[tokio::test(flavor = "current_thread")]
