@@ -116,6 +116,7 @@ impl Evaluator {
                 store,
                 load: &load,
                 last_seen: last_report,
+                cluster,
                 kafka: kafka_health.as_ref(),
                 replication,
                 groups: &groups,

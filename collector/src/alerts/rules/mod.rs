@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use super::judge::Judge;
 use super::state::Verdict;
 use crate::config::Config;
+use crate::kafka::checks::ClusterState;
 use crate::model::cluster::ClusterLoad;
 use crate::model::lag::GroupLag;
 use crate::model::replication::ReplicationFacts;
@@ -29,6 +30,8 @@ pub struct Inputs<'a> {
     pub load: &'a ClusterLoad,
     /// When each broker's agent last reported.
     pub last_seen: &'a BTreeMap<i32, f64>,
+    /// What the Kafka checks found, fresh or not (see `kafka` and the fields below).
+    pub cluster: &'a ClusterState,
     /// Whether the cluster can be read (`None` without `[kafka]`).
     pub kafka: Option<&'a KafkaHealth>,
     /// The replication analysis, while the metadata is fresh.
@@ -100,6 +103,7 @@ pub(crate) mod tests {
                 store,
                 load: &load,
                 last_seen,
+                cluster: &ClusterState::default(),
                 kafka: None,
                 replication: None,
                 groups: &[],
@@ -126,6 +130,7 @@ pub(crate) mod tests {
                 store: &Store::new(300.0),
                 load: &load,
                 last_seen: &BTreeMap::new(),
+                cluster: &ClusterState::default(),
                 kafka,
                 replication,
                 groups,
