@@ -102,6 +102,7 @@ mod tests {
             Retention {
                 unjudged_seconds: 60.0,
                 resolved_seconds: 60.0,
+                for_tolerance_seconds: 0.0,
             },
         );
         Persisted {

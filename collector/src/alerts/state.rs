@@ -94,6 +94,10 @@ pub struct Retention {
     pub unjudged_seconds: f64,
     /// A resolved alert is kept (and re-sent) this long, then forgotten.
     pub resolved_seconds: f64,
+    /// How early a `for` may be taken as served: half an evaluation
+    /// interval, so that an evaluation a few ms early does not put off
+    /// firing by a whole interval.
+    pub for_tolerance_seconds: f64,
 }
 
 impl AlertBook {
@@ -115,7 +119,8 @@ impl AlertBook {
                     alert.last_judged = now;
                     alert.annotations = verdict.annotations;
                     if alert.phase == Phase::Pending
-                        && now - alert.active_since >= verdict.for_seconds
+                        && now - alert.active_since + retention.for_tolerance_seconds
+                            >= verdict.for_seconds
                     {
                         alert.phase = Phase::Firing;
                         alert.starts_at = Some(now);
@@ -154,9 +159,10 @@ impl AlertBook {
                             self.alerts.remove(&id);
                         }
                         Phase::Firing => {
+                            // The wording it fired with stays (as Prometheus
+                            // does): today's figures would read as the problem.
                             alert.phase = Phase::Resolved;
                             alert.ends_at = Some(now);
-                            alert.annotations = verdict.annotations;
                             transitions.push(Transition::Resolved(id));
                         }
                         Phase::Resolved => {}
@@ -193,6 +199,7 @@ mod tests {
     const RETENTION: Retention = Retention {
         unjudged_seconds: 300.0,
         resolved_seconds: 900.0,
+        for_tolerance_seconds: 0.0,
     };
 
     fn verdict(broker: &str, active: bool, for_seconds: f64) -> Verdict {
@@ -252,8 +259,42 @@ mod tests {
         );
         let alert = &book.alerts[ID];
         assert_eq!((alert.phase, alert.ends_at), (Phase::Resolved, Some(120.0)));
-        assert_eq!(alert.annotations["summary"], "broker 3 active=false");
+        assert_eq!(
+            alert.annotations["summary"], "broker 3 active=true",
+            "a resolved alert keeps the wording it fired with (a resolved notice must not state how things are now as if they were the problem)"
+        );
         assert_eq!(book.firing().count(), 0);
+    }
+
+    #[test]
+    fn for_fires_on_the_evaluation_nearest_its_end_whatever_the_jitter() {
+        // Evaluations every 10 s, each a few ms early or late, `for` 20 s:
+        // the alert fires at the evaluation 20 s in, not one interval later.
+        let retention = Retention {
+            for_tolerance_seconds: 5.0,
+            ..RETENTION
+        };
+        let mut book = AlertBook::default();
+        let times = [0.004, 10.001, 19.998, 30.003];
+        let mut fired_at = None;
+        for now in times {
+            let transitions = book.apply(vec![verdict("3", true, 20.0)], now, retention);
+            if transitions == [Transition::Fired(ID.into())] {
+                fired_at = Some(now);
+            }
+        }
+        assert_eq!(fired_at, Some(19.998));
+        // Half an interval is the limit: 14.9 s into a 20 s `for` is too early.
+        let mut book = AlertBook::default();
+        book.apply(vec![verdict("3", true, 20.0)], 0.0, retention);
+        assert_eq!(
+            book.apply(vec![verdict("3", true, 20.0)], 14.9, retention),
+            []
+        );
+        assert_eq!(
+            book.apply(vec![verdict("3", true, 20.0)], 15.0, retention),
+            [Transition::Fired(ID.into())]
+        );
     }
 
     #[test]

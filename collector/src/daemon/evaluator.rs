@@ -125,6 +125,7 @@ impl Evaluator {
         let retention = Retention {
             unjudged_seconds: (config.window + config.broker_missing_after).as_secs_f64(),
             resolved_seconds: config.resolved_retention.as_secs_f64(),
+            for_tolerance_seconds: config.evaluation_interval.as_secs_f64() / 2.0,
         };
         let transitions = self
             .book
