@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::model::load::{compute, default_weights, GroupLoad, Metric, Row, Weights};
+use crate::model::load::{compute, load_weights, GroupLoad, Metric, Row, Weights};
 use crate::model::{verdict, GroupView, LoadView};
 
 pub const DEFAULT_GROUP: &str = "default";
@@ -152,9 +152,9 @@ fn parse_json(text: &str) -> Result<Table, String> {
 }
 
 /// Parses `--weights partitions=2,cpu_used=0`: the listed weights over the
-/// default of 1 for every metric.
+/// defaults (1 for every metric, 0 for iowait and io_util).
 pub fn parse_weights(text: Option<&str>) -> Result<Weights, String> {
-    let mut weights = default_weights(&Metric::ALL);
+    let mut weights = load_weights();
     for pair in text
         .unwrap_or_default()
         .split(',')

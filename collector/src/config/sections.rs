@@ -13,7 +13,7 @@ use super::{rule_names, KafkaConfig, Keys};
 use super::{Rule, Rules};
 use crate::catalogue::{Alert, Severity, CATALOGUE};
 use crate::model::cluster::ResourceGroups;
-use crate::model::load::{default_weights, Metric, Weights};
+use crate::model::load::{load_weights, Metric, Weights};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -119,9 +119,9 @@ pub(super) struct LoadSection {
 }
 
 impl LoadSection {
-    /// Every metric at 1 but those given.
+    /// The default weights but those given.
     pub fn weights(&self, keys: &Keys) -> Result<Weights, String> {
-        let mut weights = default_weights(&Metric::ALL);
+        let mut weights = load_weights();
         for (name, &weight) in &self.weights {
             let metric = Metric::from_name(name).ok_or_else(|| {
                 keys.fail(

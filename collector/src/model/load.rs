@@ -103,6 +103,16 @@ pub fn default_weights(metrics: &[Metric]) -> Weights {
     metrics.iter().map(|m| (*m, 1.0)).collect()
 }
 
+/// The load's default weights (DESIGN.md section 2): 1 for what a broker
+/// carries, 0 for iowait and io_util, which measure how it copes: a slow
+/// disk is reported as a slow disk, not as load to move away.
+pub fn load_weights() -> Weights {
+    let mut weights = default_weights(&Metric::ALL);
+    weights.insert(Metric::Iowait, 0.0);
+    weights.insert(Metric::IoUtil, 0.0);
+    weights
+}
+
 /// One member's row: its id and its value per metric.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row<K> {

@@ -115,6 +115,39 @@ mod tests {
     use std::collections::BTreeMap;
 
     #[test]
+    fn a_slow_disk_is_not_load_to_move_away() {
+        // Broker 4 serves what the others serve, but waits on its disks:
+        // iowait 40 %, %util 90 %. That is a slow disk (KafkaHostIowaitHigh,
+        // KafkaHostDiskSaturated), not a reason to move partitions off it.
+        let config = default_config();
+        let mut store = Store::new(300.0);
+        for broker in 1..=4 {
+            let mut r = report(broker, 1.0);
+            if broker == 4 {
+                r.host.cpu.as_mut().unwrap().iowait_ratio = 0.4;
+                r.host.disks[0].utilization_ratio = 0.9;
+            }
+            store.insert(r, 100.0);
+        }
+        let last_seen: BTreeMap<i32, f64> = (1..=4).map(|b| (b, 100.0)).collect();
+        let verdicts = host_verdicts(&config, &store, &last_seen, 100.0);
+        for broker in ["1", "2", "3", "4"] {
+            assert!(
+                !find(&verdicts, "KafkaBrokerLoadDeviation", &[("broker", broker)]).active,
+                "broker {broker}"
+            );
+        }
+        assert!(
+            !find(
+                &verdicts,
+                "KafkaClusterLoadImbalance",
+                &[("group", "default")]
+            )
+            .active
+        );
+    }
+
+    #[test]
     fn a_heavy_broker_gets_a_deviation_verdict_that_says_where_to_look() {
         let config = default_config();
         let mut store = Store::new(300.0);
