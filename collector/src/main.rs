@@ -27,7 +27,12 @@ struct Cli {
 enum Command {
     /// Prints the alert catalogue as Prometheus alerting rules
     /// (rules/brokerwatch.alerts.yml is this output).
-    Rules,
+    Rules {
+        /// Print the README's alert tables and the example config's rule
+        /// list instead (scripts/sync-catalogue.py puts them in place).
+        #[arg(long)]
+        docs: bool,
+    },
     /// The load model on a table of brokers by metrics (CSV or JSON), offline.
     LoadReport {
         /// CSV with a header broker,<metric>,... (optional group column), or a JSON array of objects.
@@ -59,8 +64,17 @@ fn main() -> ExitCode {
             deviation,
             format,
         }) => run_load_report(&input, weights.as_deref(), &deviation, format),
-        Some(Command::Rules) => {
+        Some(Command::Rules { docs: false }) => {
             print!("{}", catalogue::prometheus_rules());
+            Ok(())
+        }
+        Some(Command::Rules { docs: true }) => {
+            print!(
+                "{}\n{}\n{}",
+                catalogue::readme_table(catalogue::Origin::Agents),
+                catalogue::readme_table(catalogue::Origin::Cluster),
+                catalogue::example_rules_comment()
+            );
             Ok(())
         }
         None => run_collector(cli.config, cli.listen, cli.check_config),

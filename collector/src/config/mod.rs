@@ -40,6 +40,9 @@ pub struct Config {
     pub broker_missing_after: Duration,
     pub deviation: f64,
     pub disk_deviation: f64,
+    /// Whether a broker (or disk) below its share alerts too; by default
+    /// only the overloaded side does, naming the others as where to move load.
+    pub alert_underloaded: bool,
     pub weights: Weights,
     pub groups: ResourceGroups,
     pub rules: Rules,
@@ -229,6 +232,7 @@ pub fn from_toml_text(text: &str, origin: &str, flags: &Flags) -> Result<Config,
         )?,
         deviation: keys.ratio("load.deviation", file.load.deviation, 0.10)?,
         disk_deviation: keys.ratio("load.disk_deviation", file.load.disk_deviation, 0.10)?,
+        alert_underloaded: file.load.alert_underloaded,
         weights: file.load.weights(&keys)?,
         groups: sections::resource_groups(&keys, file.groups)?,
         rules: sections::rules(&keys, file.rules)?,

@@ -115,6 +115,8 @@ pub(super) struct LoadSection {
     pub deviation: Option<f64>,
     pub disk_deviation: Option<f64>,
     #[serde(default)]
+    pub alert_underloaded: bool,
+    #[serde(default)]
     weights: BTreeMap<String, f64>,
 }
 

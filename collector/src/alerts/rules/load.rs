@@ -40,21 +40,52 @@ fn extremes<K: Clone>(group: &GroupLoad<K>) -> Option<(&MemberLoad<K>, &MemberLo
     Some((most, least))
 }
 
+/// Brokers as an operator lists them: `broker 4`, `brokers 1, 2, 3`.
+fn brokers(members: &[&MemberLoad<i32>]) -> String {
+    let ids: Vec<String> = members.iter().map(|m| m.member.to_string()).collect();
+    match ids.as_slice() {
+        [one] => format!("broker {one}"),
+        _ => format!("brokers {}", ids.join(", ")),
+    }
+}
+
+/// Where to move load to: the brokers beyond -r, else those below the
+/// mean share, most underloaded first (five at most).
+fn targets(group: &GroupLoad<i32>, r: f64) -> Vec<&MemberLoad<i32>> {
+    let mut below: Vec<&MemberLoad<i32>> =
+        group.members.iter().filter(|m| m.deviation < -r).collect();
+    if below.is_empty() {
+        below = group.members.iter().filter(|m| m.deviation < 0.0).collect();
+    }
+    below.sort_by(|a, b| {
+        a.deviation
+            .total_cmp(&b.deviation)
+            .then(a.member.cmp(&b.member))
+    });
+    below.truncate(5);
+    below
+}
+
 pub(super) fn judge(j: &mut Judge, config: &Config, inputs: &Inputs) {
     let r = config.deviation;
     for (group, _missing) in &inputs.load.groups {
         let n = group.members.len();
+        let below = targets(group, r);
         for m in &group.members {
             let over = m.deviation > 0.0;
             let advice = if over {
-                format!("Look at the partitions and leaders on broker {}: move some away (kafka-reassign-partitions) or run a preferred leader election if leaders are skewed.", m.member)
+                let to: Vec<String> = below
+                    .iter()
+                    .map(|t| format!("{} ({})", t.member, signed_percent(t.deviation)))
+                    .collect();
+                format!("Look at the partitions and leaders on broker {}: move some to the brokers below their share, {} (kafka-reassign-partitions, or a preferred leader election if leaders are skewed).", m.member, to.join(", "))
             } else {
                 format!("Broker {} takes less than its share, so the others carry more: move partitions or leaders onto it.", m.member)
             };
             j.judge(
                 Alert::KafkaBrokerLoadDeviation,
                 &[&group.group, &m.member.to_string()],
-                group.deviates(m, r),
+                group.deviates(m, r) && (over || config.alert_underloaded),
                 &[
                     ("share", percent(m.share)),
                     ("deviation", signed_percent(m.deviation)),
@@ -67,6 +98,11 @@ pub(super) fn judge(j: &mut Judge, config: &Config, inputs: &Inputs) {
             );
         }
         if let Some((most, least)) = extremes(group) {
+            let mut above: Vec<&MemberLoad<i32>> =
+                group.members.iter().filter(|m| m.deviation > r).collect();
+            if above.is_empty() {
+                above.push(most);
+            }
             j.judge(
                 Alert::KafkaClusterLoadImbalance,
                 &[&group.group],
@@ -82,6 +118,8 @@ pub(super) fn judge(j: &mut Judge, config: &Config, inputs: &Inputs) {
                     ("least", least.member.to_string()),
                     ("least_share", percent(least.share)),
                     ("least_deviation", signed_percent(least.deviation)),
+                    ("from", brokers(&above)),
+                    ("to", brokers(&below)),
                 ],
             );
         }
@@ -113,6 +151,49 @@ mod tests {
     use crate::store::tests::report;
     use crate::store::Store;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn one_hot_broker_pages_once_and_names_where_to_move_load() {
+        let mut store = Store::new(300.0);
+        for broker in 1..=4 {
+            store.insert(report(broker, if broker == 4 { 2.0 } else { 1.0 }), 100.0);
+        }
+        let last_seen: BTreeMap<i32, f64> = (1..=4).map(|b| (b, 100.0)).collect();
+        let verdicts = host_verdicts(&default_config(), &store, &last_seen, 100.0);
+        let hot = find(&verdicts, "KafkaBrokerLoadDeviation", &[("broker", "4")]);
+        assert!(hot.active);
+        assert!(
+            hot.annotations["description"].ends_with(
+                "Look at the partitions and leaders on broker 4: move some to the brokers below their share, 1 (-20.0%), 2 (-20.0%), 3 (-20.0%) (kafka-reassign-partitions, or a preferred leader election if leaders are skewed)."
+            ),
+            "{}",
+            hot.annotations["description"]
+        );
+        for broker in ["1", "2", "3"] {
+            assert!(
+                !find(&verdicts, "KafkaBrokerLoadDeviation", &[("broker", broker)]).active,
+                "underloaded broker {broker} pages too"
+            );
+        }
+        let group = find(
+            &verdicts,
+            "KafkaClusterLoadImbalance",
+            &[("group", "default")],
+        );
+        assert!(group.active);
+        assert!(
+            group.annotations["description"].contains("Move load from broker 4 to brokers 1, 2, 3"),
+            "{}",
+            group.annotations["description"]
+        );
+        // Warnings on the underloaded side, when asked for.
+        let mut config = default_config();
+        config.alert_underloaded = true;
+        let verdicts = host_verdicts(&config, &store, &last_seen, 100.0);
+        let cold = find(&verdicts, "KafkaBrokerLoadDeviation", &[("broker", "1")]);
+        assert!(cold.active);
+        assert!(cold.annotations["description"].contains("move partitions or leaders onto it"));
+    }
 
     #[test]
     fn a_slow_disk_is_not_load_to_move_away() {
@@ -171,7 +252,10 @@ mod tests {
         );
         assert!(heavy.annotations["description"].contains("partitions and leaders on broker 3"));
         let light = find(&verdicts, "KafkaBrokerLoadDeviation", &[("broker", "1")]);
-        assert!(light.active, "20 % against 25 % is -20 %");
+        assert!(
+            !light.active,
+            "20 % against 25 % is -20 %, but the underloaded side does not page by default"
+        );
         let imbalance = find(
             &verdicts,
             "KafkaClusterLoadImbalance",
