@@ -21,7 +21,7 @@ pub enum Series {
     /// The page-cache hit ratio: the ebpf method where the agent runs it,
     /// else the estimate.
     PageCacheHit,
-    /// One disk's figure (io_read, io_write, io_util).
+    /// One disk's figure (io_bytes, io_util).
     Disk(String, Metric),
     /// One link's busier direction, as a share of its speed.
     LinkUtilization(String),
@@ -58,8 +58,10 @@ pub fn series(report: &Report) -> Vec<(Series, f64)> {
         out.push((Series::Load(Metric::IoUtil), util / host.disks.len() as f64));
         for d in &host.disks {
             let disk = |metric| Series::Disk(d.device.clone(), metric);
-            out.push((disk(Metric::IoRead), d.read_bytes_per_second));
-            out.push((disk(Metric::IoWrite), d.written_bytes_per_second));
+            out.push((
+                disk(Metric::IoBytes),
+                d.read_bytes_per_second + d.written_bytes_per_second,
+            ));
             out.push((disk(Metric::IoUtil), d.utilization_ratio));
         }
     }
@@ -254,26 +256,35 @@ impl Store {
         (rows, disks)
     }
 
-    /// One row per disk of the broker, by device.
+    /// One row per disk under the broker's log dirs (as its latest report
+    /// maps them: partitions, LVM and md members resolved), by device. A
+    /// broker whose report names no log dir has none: the OS disk and the
+    /// disks Kafka does not use are never compared.
     fn disk_rows(&self, broker: i32, now: f64) -> Vec<Row<String>> {
-        let devices: BTreeSet<&str> = self
-            .series_of(broker)
-            .filter_map(|s| match s {
-                Series::Disk(device, _) => Some(device.as_str()),
-                _ => None,
-            })
+        let Some(entry) = self.brokers.get(&broker) else {
+            return Vec::new();
+        };
+        let devices: BTreeSet<&str> = entry
+            .latest
+            .host
+            .log_dirs
+            .iter()
+            .flat_map(|d| d.disks.iter().map(String::as_str))
             .collect();
         devices
             .into_iter()
-            .map(|device| Row {
-                member: device.to_owned(),
-                values: Metric::DISK
+            .filter_map(|device| {
+                let values = Metric::DISK
                     .iter()
                     .filter_map(|&m| {
                         let series = Series::Disk(device.to_owned(), m);
                         Some((m, self.robust(broker, &series, now)?))
                     })
-                    .collect(),
+                    .collect::<BTreeMap<_, _>>();
+                (!values.is_empty()).then(|| Row {
+                    member: device.to_owned(),
+                    values,
+                })
             })
             .collect()
     }
@@ -295,6 +306,20 @@ pub(crate) mod tests {
             read_await_seconds: 0.0,
             write_await_seconds: 0.0,
             queue_length: 0.0,
+        }
+    }
+
+    /// A log dir on `disks`.
+    pub(crate) fn log_dir(path: &str, disks: &[&str]) -> brokerwatch_common::LogDirReport {
+        brokerwatch_common::LogDirReport {
+            log_dir: path.to_owned(),
+            mount_point: path.to_owned(),
+            device: disks.first().map(|d| (*d).to_owned()),
+            disks: disks.iter().map(|d| (*d).to_owned()).collect(),
+            used_bytes: 0,
+            free_bytes: 0,
+            partitions: 0,
+            size_bytes: 0,
         }
     }
 
@@ -356,7 +381,7 @@ pub(crate) mod tests {
             2e7,
             "loopback is left out"
         );
-        assert_eq!(series[&Series::Disk("sdc".into(), Metric::IoRead)], 3e6);
+        assert_eq!(series[&Series::Disk("sdc".into(), Metric::IoBytes)], 3e6);
         assert_eq!(
             series[&Series::LinkUtilization("eth0".into())],
             4e7 / 1.25e9
@@ -532,22 +557,57 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn the_disks_inside_a_broker_are_compared() {
+    fn the_disks_inside_a_broker_are_compared_by_bytes() {
         let config = params(&[]);
         let mut store = Store::new(300.0);
         let mut r = report(1, 1.0);
         r.host.disks = vec![
             disk("sdb", 1e6, 1e6, 0.2),
-            disk("sdc", 1e6, 1e6, 0.2),
+            disk("sdc", 1e6, 1e6, 0.9),
             disk("sdd", 4e6, 4e6, 0.8),
         ];
+        r.host.log_dirs = vec![
+            log_dir("/data/1", &["sdb"]),
+            log_dir("/data/2", &["sdc"]),
+            log_dir("/data/3", &["sdd"]),
+        ];
         store.insert(r, 10.0);
-        store.insert(report(2, 1.0), 10.0); // one disk: no disk model
+        store.insert(report(2, 1.0), 10.0); // no log dirs: no disk model
         let load = load_of(&config, &store, &BTreeSet::new(), 10.0, None);
         assert_eq!(load.disks.keys().copied().collect::<Vec<_>>(), [1]);
         let disks = &load.disks[&1];
         assert_eq!(disks.members[2].member, "sdd");
-        assert!((disks.members[2].share - 4.0 / 6.0).abs() < 1e-12);
+        assert!((disks.members[2].share - 8.0 / 12.0).abs() < 1e-12);
+        // Shares of one measure, bytes: sdc's %util does not make it heavy.
+        assert!((disks.members[1].share - 2.0 / 12.0).abs() < 1e-12);
+        assert_eq!(disks.metrics, ["io_bytes"]);
         assert!(!disks.balanced);
+    }
+
+    #[test]
+    fn only_the_disks_under_the_log_dirs_are_compared() {
+        let config = params(&[]);
+        let mut store = Store::new(300.0);
+        let mut r = report(1, 1.0);
+        // sda holds the OS and is idle; the two log disks (one an LVM
+        // volume over two disks) share the broker's I/O evenly.
+        r.host.disks = vec![
+            disk("sda", 0.0, 1e3, 0.01),
+            disk("sdb", 2e6, 4e6, 0.3),
+            disk("sdc", 1e6, 2e6, 0.2),
+            disk("sdd", 1e6, 2e6, 0.2),
+        ];
+        r.host.log_dirs = vec![
+            log_dir("/data/1", &["sdb"]),
+            log_dir("/data/2", &["sdc", "sdd"]),
+        ];
+        store.insert(r, 10.0);
+        let load = load_of(&config, &store, &BTreeSet::new(), 10.0, None);
+        let members: Vec<&str> = load.disks[&1]
+            .members
+            .iter()
+            .map(|m| m.member.as_str())
+            .collect();
+        assert_eq!(members, ["sdb", "sdc", "sdd"], "sda is the OS disk");
     }
 }

@@ -20,6 +20,8 @@ use std::collections::BTreeMap;
 pub enum Metric {
     CpuUsed,
     Fd,
+    /// Bytes read and written: the one measure of the disks inside a broker.
+    IoBytes,
     IoRead,
     IoUtil,
     IoWrite,
@@ -47,8 +49,9 @@ impl Metric {
         Metric::Fd,
     ];
 
-    /// The metrics of the model across the disks inside one broker.
-    pub const DISK: [Metric; 3] = [Metric::IoRead, Metric::IoWrite, Metric::IoUtil];
+    /// The metric of the model across the disks inside one broker: one
+    /// measure, bytes, so that %util (how a disk copes) is not mixed in.
+    pub const DISK: [Metric; 1] = [Metric::IoBytes];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -63,9 +66,11 @@ impl Metric {
             Metric::IoUtil => "io_util",
             Metric::MemUsed => "mem_used",
             Metric::Fd => "fd",
+            Metric::IoBytes => "io_bytes",
         }
     }
 
+    /// A load metric by its name (the disks' `io_bytes` is not one).
     pub fn from_name(name: &str) -> Option<Metric> {
         Metric::ALL.into_iter().find(|m| m.name() == name)
     }
@@ -258,9 +263,9 @@ pub(crate) mod tests {
 
     #[test]
     fn metrics_order_as_their_names_do() {
-        let mut by_name = Metric::ALL;
+        let mut by_name = [Metric::ALL.as_slice(), &Metric::DISK].concat();
         by_name.sort_by_key(|m| m.name());
-        let mut by_metric = Metric::ALL;
+        let mut by_metric = by_name.clone();
         by_metric.sort();
         assert_eq!(by_name, by_metric, "Borrow<str> relies on it");
         for m in Metric::ALL {
@@ -418,23 +423,18 @@ pub(crate) mod tests {
 
     #[test]
     fn the_disks_of_one_broker_use_the_same_model() {
-        let disk = |device: &str, read: f64, write: f64, util: f64| Row {
+        let disk = |device: &str, bytes: f64| Row {
             member: device.to_owned(),
-            values: [
-                (Metric::IoRead, read),
-                (Metric::IoWrite, write),
-                (Metric::IoUtil, util),
-            ]
-            .into(),
+            values: [(Metric::IoBytes, bytes)].into(),
         };
         let rows = vec![
-            disk("sdb", 100.0, 400.0, 0.30),
-            disk("sdc", 100.0, 400.0, 0.30),
-            disk("sdd", 100.0, 400.0, 0.30),
-            disk("sde", 300.0, 1200.0, 0.90),
+            disk("sdb", 500.0),
+            disk("sdc", 500.0),
+            disk("sdd", 500.0),
+            disk("sde", 1500.0),
         ];
         let load = compute("broker 1", &rows, &default_weights(&Metric::DISK), 0.10);
-        // sde carries half of every metric.
+        // sde carries half of the bytes.
         close(load.members[3].share, 0.5);
         close(load.members[3].deviation, 1.0);
         close(load.members[0].deviation, -1.0 / 3.0);

@@ -1,11 +1,10 @@
 //! The fixed input of the golden test: agents' reports, one
 //! cluster snapshot and consumer-group offsets, as plain data, so that the
-//! same bytes go into whatever shape the collector's code takes. It covers
-//! every alert the collector raised when the golden files were written.
+//! same bytes go into whatever shape the collector's code takes.
 
 use brokerwatch_common::{
-    CpuReport, DiskReport, FileDescriptorReport, HostReport, InterfaceReport, MemoryReport, Report,
-    SCHEMA_VERSION,
+    CpuReport, DiskReport, FileDescriptorReport, HostReport, InterfaceReport, LogDirReport,
+    MemoryReport, Report, SCHEMA_VERSION,
 };
 
 /// The collector's config, keeping its state in `state_dir`.
@@ -48,6 +47,19 @@ fn disk(device: &str, read: f64, write: f64, util: f64) -> DiskReport {
         read_await_seconds: 0.002,
         write_await_seconds: 0.004,
         queue_length: util * 2.0,
+    }
+}
+
+fn log_dir(path: &str, disk: &str) -> LogDirReport {
+    LogDirReport {
+        log_dir: path.to_owned(),
+        mount_point: path.to_owned(),
+        device: Some(disk.to_owned()),
+        disks: vec![disk.to_owned()],
+        used_bytes: 1 << 40,
+        free_bytes: 1 << 40,
+        partitions: 100,
+        size_bytes: 1 << 39,
     }
 }
 
@@ -107,10 +119,13 @@ pub fn report(broker: i32, step: u32) -> Report {
     };
     match broker {
         1 => {
+            // sda is the OS disk; the log dirs are on sdb and sdc.
             disks = vec![
+                disk("sda", 1e3, 5e4, 0.01),
                 disk("sdb", 9e6 * wobble, 1.2e7 * wobble, 0.97),
                 disk("sdc", 1e6 * wobble, 2e6 * wobble, 0.2),
             ];
+            host.log_dirs = vec![log_dir("/data/1", "sdb"), log_dir("/data/2", "sdc")];
             interfaces.push(link("ens1f0", 1.2e9, 1e8, Some(1.25e9)));
         }
         2 => host.page_cache_hit_ratio_ebpf = Some(0.55),

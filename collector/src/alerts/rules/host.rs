@@ -56,7 +56,27 @@ pub(super) fn judge(j: &mut Judge, config: &Config, inputs: &Inputs) {
                 _ => continue,
             };
             let limit = percent(j.threshold(alert));
-            let values = [("value", percent(value)), ("limit", limit)];
+            // A saturated disk's latest await and queue, where to look next.
+            let figures = match (alert, device) {
+                (Alert::KafkaHostDiskSaturated, Some(device)) => store
+                    .get(broker)
+                    .and_then(|e| e.latest.host.disks.iter().find(|d| &d.device == device))
+                    .map(|d| {
+                        format!(
+                            "; now r_await {:.1} ms, w_await {:.1} ms, queue {:.1}",
+                            d.read_await_seconds * 1000.0,
+                            d.write_await_seconds * 1000.0,
+                            d.queue_length
+                        )
+                    })
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            let values = [
+                ("value", percent(value)),
+                ("limit", limit),
+                ("figures", figures),
+            ];
             match device {
                 Some(device) => j.judge(alert, &[&broker_label, device], active, &values),
                 None => j.judge(alert, &[&broker_label], active, &values),
@@ -129,7 +149,16 @@ mod tests {
             &[("broker", "1"), ("device", "ens1f0")],
         );
         assert!(link.active && link.annotations["summary"].ends_with("runs at 96.0% of its speed"));
-        assert!(find(&verdicts, "KafkaBrokerDiskImbalance", &[("broker", "1")]).active);
+        assert!(
+            disk.annotations["description"]
+                .starts_with("Median %util over the window is 97.0% (limit 90.0%); now r_await 0.0 ms, w_await 0.0 ms, queue 0.0."),
+            "{}",
+            disk.annotations["description"]
+        );
+        // Without log dirs there is no model of the broker's disks: unknown, not guessed.
+        assert!(verdicts
+            .iter()
+            .all(|v| v.labels["alertname"] != "KafkaBrokerDiskImbalance"));
         // Broker 2 is silent: no host verdicts (unknown), but agent down.
         assert!(verdicts
             .iter()

@@ -125,18 +125,50 @@ pub(super) fn judge(j: &mut Judge, config: &Config, inputs: &Inputs) {
         }
     }
 
+    let disk_r = config.disk_deviation;
     for (broker, disks) in &inputs.load.disks {
-        if let Some((most, least)) = extremes(disks) {
+        let Some((_, least)) = extremes(disks) else {
+            continue;
+        };
+        let latest = inputs.store.get(*broker).map(|e| &e.latest.host);
+        let n = disks.members.len();
+        for d in &disks.members {
+            let over = d.deviation > 0.0;
+            let figures = latest
+                .and_then(|h| h.disks.iter().find(|r| r.device == d.member))
+                .map_or_else(
+                    || "its latest figures are not in the report".to_owned(),
+                    |r| {
+                        format!(
+                            "it is busy {} of the time, r_await {:.1} ms, w_await {:.1} ms, queue {:.1}",
+                            percent(r.utilization_ratio),
+                            r.read_await_seconds * 1000.0,
+                            r.write_await_seconds * 1000.0,
+                            r.queue_length
+                        )
+                    },
+                );
+            let dirs: Vec<&str> = latest
+                .map(|h| {
+                    h.log_dirs
+                        .iter()
+                        .filter(|l| l.disks.contains(&d.member))
+                        .map(|l| l.log_dir.as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
             j.judge(
                 Alert::KafkaBrokerDiskImbalance,
-                &[&broker.to_string()],
-                disks.can_alert() && !disks.balanced,
+                &[&broker.to_string(), &d.member],
+                disks.deviates(d, disk_r) && (over || config.alert_underloaded),
                 &[
-                    ("most", most.member.clone()),
-                    ("most_share", percent(most.share)),
-                    ("stddev", format!("{:.4}", disks.stddev)),
-                    ("limit", format!("{:.4}", disks.stddev_limit)),
-                    ("disks", disks.members.len().to_string()),
+                    ("share", percent(d.share)),
+                    ("disks", n.to_string()),
+                    ("deviation", signed_percent(d.deviation)),
+                    ("mean", percent(1.0 / n as f64)),
+                    ("limit", percent(disk_r)),
+                    ("figures", figures),
+                    ("dirs", dirs.join(", ")),
                     ("least", least.member.clone()),
                     ("least_share", percent(least.share)),
                 ],
@@ -193,6 +225,50 @@ mod tests {
         let cold = find(&verdicts, "KafkaBrokerLoadDeviation", &[("broker", "1")]);
         assert!(cold.active);
         assert!(cold.annotations["description"].contains("move partitions or leaders onto it"));
+    }
+
+    #[test]
+    fn a_hot_log_disk_is_named_with_its_figures_and_where_to_move() {
+        use crate::store::tests::{disk, log_dir};
+        let config = default_config();
+        let mut store = Store::new(300.0);
+        let mut r = report(1, 1.0);
+        r.host.disks = vec![
+            disk("sda", 0.0, 0.0, 0.0),
+            disk("sdb", 6e6, 3e6, 0.97),
+            disk("sdc", 1e6, 0.0, 0.2),
+        ];
+        r.host.log_dirs = vec![log_dir("/data/1", &["sdb"]), log_dir("/data/2", &["sdc"])];
+        r.host.disks[1].read_await_seconds = 0.002;
+        r.host.disks[1].write_await_seconds = 0.004;
+        r.host.disks[1].queue_length = 1.9;
+        store.insert(r, 100.0);
+        let verdicts = host_verdicts(&config, &store, &BTreeMap::from([(1, 100.0)]), 100.0);
+        let hot = find(
+            &verdicts,
+            "KafkaBrokerDiskImbalance",
+            &[("broker", "1"), ("device", "sdb")],
+        );
+        assert!(hot.active);
+        assert_eq!(
+            hot.annotations["summary"],
+            "Disk sdb of broker 1 carries 90.0% of the bytes read and written on its 2 log disks"
+        );
+        assert_eq!(
+            hot.annotations["description"],
+            "+80.0% against the mean share of 50.0% (limit ±10.0%); it is busy 97.0% of the time, r_await 2.0 ms, w_await 4.0 ms, queue 1.9. Move partitions from its log dirs (/data/1) to those on sdc, which carries 10.0% (kafka-reassign-partitions with log_dirs)."
+        );
+        assert!(
+            !find(&verdicts, "KafkaBrokerDiskImbalance", &[("device", "sdc")]).active,
+            "the cold disk is where to move, not a page"
+        );
+        assert!(
+            verdicts.iter().all(
+                |v| v.labels.get("device").map(String::as_str) != Some("sda")
+                    || v.labels["alertname"] != "KafkaBrokerDiskImbalance"
+            ),
+            "the OS disk is not compared"
+        );
     }
 
     #[test]
