@@ -109,6 +109,16 @@ impl Evaluator {
             replication,
         );
         let load = cluster_load(&config.load_params(), rows, disks);
+        let missing_after = config.broker_missing_after.as_secs_f64();
+        let awaited: BTreeSet<i32> = if now - self.started_at <= missing_after {
+            known
+                .iter()
+                .copied()
+                .filter(|b| store.get(*b).is_none())
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
         let verdicts = rules::verdicts(
             config,
             &Inputs {
@@ -116,6 +126,7 @@ impl Evaluator {
                 store,
                 load: &load,
                 last_seen: last_report,
+                awaited: &awaited,
                 cluster,
                 kafka: kafka_health.as_ref(),
                 replication,
@@ -175,5 +186,83 @@ impl Evaluator {
             last_report: last_report.clone(),
             kafka_brokers_seen: cluster.brokers_seen.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::state::Phase;
+    use crate::config::{from_toml_text, Flags};
+    use crate::store::tests::report;
+
+    fn config() -> Arc<Config> {
+        Arc::new(
+            from_toml_text(
+                "cluster = \"c\"\n[ingest]\nallow_unauthenticated = true\n[rules.KafkaClusterLoadImbalance]\nfor = \"0s\"\n[rules.KafkaBrokerLoadDeviation]\nfor = \"0s\"\n",
+                "test",
+                &Flags::default(),
+            )
+            .unwrap(),
+        )
+    }
+
+    fn imbalance(evaluation: &Evaluation) -> Option<Phase> {
+        evaluation
+            .alerts
+            .alerts
+            .values()
+            .find(|a| a.labels["alertname"] == "KafkaClusterLoadImbalance")
+            .map(|a| a.phase)
+    }
+
+    #[test]
+    fn after_a_restart_a_group_waits_for_its_brokers_before_it_is_judged_again() {
+        let cluster = Arc::new(ClusterState::default());
+        // Before the restart: broker 4 carries 4 times the others' load.
+        let mut store = Store::new(300.0);
+        let mut evaluator = Evaluator::new(config(), AlertBook::default(), 0.0);
+        let mut last_report = BTreeMap::new();
+        for broker in 1..=4 {
+            store.insert(report(broker, if broker == 4 { 4.0 } else { 1.0 }), 100.0);
+            last_report.insert(broker, 100.0);
+        }
+        let before = evaluator.evaluate(&store, &last_report, &cluster, 100.0);
+        assert_eq!(imbalance(&before), Some(Phase::Firing));
+        let starts_at = before.alerts.firing().next().unwrap().starts_at;
+
+        // Restarted at 200 with the book and the last reports from the state
+        // file; brokers 1 and 2 report first, evenly.
+        let mut evaluator = Evaluator::new(config(), before.alerts.clone(), 200.0);
+        let mut store = Store::new(300.0);
+        for broker in [1, 2] {
+            store.insert(report(broker, 1.0), 205.0);
+            last_report.insert(broker, 205.0);
+        }
+        let early = evaluator.evaluate(&store, &last_report, &cluster, 210.0);
+        assert_eq!(
+            imbalance(&early),
+            Some(Phase::Firing),
+            "judged on half the group, it would resolve and fire again with a new startsAt"
+        );
+        // Brokers 3 and 4 report: the group is whole and still uneven.
+        for broker in [3, 4] {
+            store.insert(report(broker, if broker == 4 { 4.0 } else { 1.0 }), 215.0);
+            last_report.insert(broker, 215.0);
+        }
+        let whole = evaluator.evaluate(&store, &last_report, &cluster, 220.0);
+        assert_eq!(imbalance(&whole), Some(Phase::Firing));
+        assert_eq!(whole.alerts.firing().next().unwrap().starts_at, starts_at);
+        // A broker that never comes back is missing once broker_missing_after
+        // (60 s) has passed since the restart, and the rest is judged.
+        let mut store = Store::new(300.0);
+        let mut evaluator = Evaluator::new(config(), before.alerts.clone(), 200.0);
+        for broker in [1, 2, 3] {
+            store.insert(report(broker, 1.0), 265.0);
+            last_report.insert(broker, 265.0);
+        }
+        last_report.insert(4, 100.0);
+        let later = evaluator.evaluate(&store, &last_report, &cluster, 265.0);
+        assert_eq!(imbalance(&later), Some(Phase::Resolved));
     }
 }

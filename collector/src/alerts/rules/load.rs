@@ -68,7 +68,13 @@ fn targets(group: &GroupLoad<i32>, r: f64) -> Vec<&MemberLoad<i32>> {
 
 pub(super) fn judge(j: &mut Judge, config: &Config, inputs: &Inputs) {
     let r = config.deviation;
-    for (group, _missing) in &inputs.load.groups {
+    for (group, missing) in &inputs.load.groups {
+        if missing.iter().any(|b| inputs.awaited.contains(b)) {
+            // Restarted and not all heard from: judged on part of the
+            // group, its alerts would resolve and fire again. They keep
+            // their state until it is whole or the missing are missing.
+            continue;
+        }
         let n = group.members.len();
         let below = targets(group, r);
         for m in &group.members {

@@ -10,7 +10,7 @@ mod host;
 mod lag;
 mod load;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::judge::Judge;
 use super::state::Verdict;
@@ -30,6 +30,9 @@ pub struct Inputs<'a> {
     pub load: &'a ClusterLoad,
     /// When each broker's agent last reported.
     pub last_seen: &'a BTreeMap<i32, f64>,
+    /// Brokers known from before a restart that have not reported since,
+    /// and are not yet past `broker_missing_after`: their groups wait.
+    pub awaited: &'a BTreeSet<i32>,
     /// What the Kafka checks found, fresh or not (see `kafka` and the fields below).
     pub cluster: &'a ClusterState,
     /// Whether the cluster can be read (`None` without `[kafka]`).
@@ -54,7 +57,6 @@ pub fn verdicts(config: &Config, inputs: &Inputs) -> Vec<Verdict> {
 pub(crate) mod tests {
     use super::*;
     use crate::config::{from_toml_text, Flags};
-    use std::collections::BTreeSet;
 
     pub(crate) fn config(text: &str) -> Config {
         from_toml_text(text, "test", &Flags::default()).unwrap()
@@ -103,6 +105,7 @@ pub(crate) mod tests {
                 store,
                 load: &load,
                 last_seen,
+                awaited: &BTreeSet::new(),
                 cluster: &ClusterState::default(),
                 kafka: None,
                 replication: None,
@@ -130,6 +133,7 @@ pub(crate) mod tests {
                 store: &Store::new(300.0),
                 load: &load,
                 last_seen: &BTreeMap::new(),
+                awaited: &BTreeSet::new(),
                 cluster: &ClusterState::default(),
                 kafka,
                 replication,
