@@ -113,8 +113,11 @@ pub struct PartitionHistory {
 }
 
 const KEPT_COMMIT_INTERVALS: usize = 8;
-/// Commit points needed before a trend is judged.
-const TREND_POINTS: usize = 3;
+/// Points (the window's start and the commits) needed before lag is judged
+/// growing, and the share of the window they must span: a consumer's first
+/// few commits as it starts are not a trend (Burrow waits for a full window).
+const TREND_POINTS: usize = 5;
+const TREND_SPAN_OF_WINDOW: f64 = 0.25;
 
 impl PartitionHistory {
     pub fn record(&mut self, sample: Sample, rules: &LagRules) {
@@ -247,7 +250,8 @@ impl PartitionHistory {
             .windows(2)
             .filter(|w| w[1].committed != w[0].committed)
             .map(|w| lag_at(&w[1]));
-        if growing(in_window.first().map(lag_at).into_iter().chain(commits)) {
+        let points = in_window.first().map(lag_at).into_iter().chain(commits);
+        if growing(points, TREND_SPAN_OF_WINDOW * rules.window_seconds) {
             let old = lag_seconds.is_some_and(|s| s > rules.err_lag_seconds);
             return verdict(if old { Status::Err } else { Status::Warn });
         }
@@ -255,17 +259,22 @@ impl PartitionHistory {
     }
 }
 
-/// Lag that grows steadily over at least three (time, lag) points: a
-/// positive least-squares slope, most steps up (three in five), and the last
-/// point at least 10 % (and one message) above the first. One pass, no
-/// allocation: it runs for every partition of every group.
-fn growing(points: impl Iterator<Item = (f64, f64)>) -> bool {
+/// Lag that grows steadily over at least [`TREND_POINTS`] (time, lag)
+/// points spanning `min_span` seconds: a positive least-squares slope, most
+/// steps up (three in five), and the last point at least 10 % (and one
+/// message) above the first. One pass, no allocation: it runs for every
+/// partition of every group.
+fn growing(points: impl Iterator<Item = (f64, f64)>, min_span: f64) -> bool {
     let (mut n, mut sum_t, mut sum_l, mut sum_tl, mut steps_up) = (0usize, 0.0, 0.0, 0.0, 0usize);
-    let (mut first, mut last) = (None, 0.0);
+    let (mut first, mut last, mut span) = (None, 0.0, (0.0, 0.0));
     for (t, lag) in points {
         if n > 0 && lag > last {
             steps_up += 1;
         }
+        if first.is_none() {
+            span.0 = t;
+        }
+        span.1 = t;
         first.get_or_insert(lag);
         last = lag;
         n += 1;
@@ -276,6 +285,7 @@ fn growing(points: impl Iterator<Item = (f64, f64)>) -> bool {
     let Some(first) = first else { return false };
     let covariance = sum_tl - sum_t * sum_l / n as f64;
     n >= TREND_POINTS
+        && span.1 - span.0 >= min_span
         && covariance > 0.0
         && steps_up * 5 >= (n - 1) * 3
         && last - first >= (first * 0.1).max(1.0)

@@ -252,3 +252,25 @@ fn groups_take_the_worst_partition_and_sum_the_lag() {
     assert_eq!(Status::Stop.as_str(), "STOP");
     assert_eq!(serde_json::to_string(&Status::Warn).unwrap(), "\"WARN\"");
 }
+
+#[test]
+fn a_consumer_starting_up_is_not_warn_on_its_first_commits() {
+    // A consumer starts at t = 0 behind a topic written at 100 msg/s and
+    // catches up over its first minute; the collector samples every 10 s.
+    // Its first three commit points show the lag growing (as it warms up):
+    // that is not yet a trend.
+    let commits = [(0.0, 0), (10.0, 400), (20.0, 1000)];
+    let mut h = PartitionHistory::default();
+    for (at, committed) in commits {
+        h.record(
+            Sample {
+                at,
+                committed,
+                end: 500 + (100.0 * at) as i64,
+            },
+            &RULES,
+        );
+    }
+    assert_eq!(h.evaluate(&RULES).unwrap().lag_messages, 1500);
+    assert_eq!(status(&h), Status::Ok, "three commits in 20 s are no trend");
+}
