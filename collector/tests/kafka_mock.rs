@@ -95,6 +95,32 @@ fn partitions_leaders_an_offline_partition_and_a_broker_down() {
     assert_eq!(facts.diagnosis.suspects, [(4, 12)]);
 }
 
+#[test]
+fn internal_topics_are_in_the_snapshot_and_their_offline_partitions_count() {
+    let mock = MockCluster::new(3).expect("mock cluster");
+    mock.create_topic("orders", 3, 3).expect("topic");
+    mock.create_topic("__consumer_offsets", 4, 3)
+        .expect("internal topic");
+    mock.partition_leader("__consumer_offsets", 2, None)
+        .expect("no leader");
+    let kafka = kafka(&mock);
+    let snapshot = snapshot_when(&kafka, |s| {
+        s.topics.iter().any(|t| t.name == "__consumer_offsets")
+    });
+    let internal = snapshot
+        .topics
+        .iter()
+        .find(|t| t.name == "__consumer_offsets")
+        .expect("__consumer_offsets is in the snapshot");
+    assert_eq!(internal.partitions.len(), 4);
+    let facts = analyze(&snapshot, &BTreeSet::from([1, 2, 3]));
+    assert_eq!(facts.partitions, 7);
+    assert_eq!(facts.offline, 1);
+    assert_eq!(facts.offline_topics["__consumer_offsets"], 1);
+    let hosted: u64 = facts.brokers.values().map(|b| b.partitions).sum();
+    assert_eq!(hosted, 7 * 3, "internal replicas count per broker too");
+}
+
 /// A group's consumer that commits offsets for itself (no subscription).
 fn committer(bootstrap: &str, group: &str) -> BaseConsumer {
     ClientConfig::new()

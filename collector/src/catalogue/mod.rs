@@ -265,7 +265,7 @@ pub const CATALOGUE: [Spec; 15] = [
         severity: Severity::Critical,
         threshold: None,
         fires_when: "under-replicated partitions other than a reassignment's; the description names the suspect broker",
-        summary: "{faults} under-replicated partitions in cluster {cluster}",
+        summary: "{faults} under-replicated partitions in cluster {cluster}{internal}",
         description: "{cause}{moving} Topics: {topics}.",
         prometheus: Prometheus {
             comment: Some("A reassignment's catch-up (extra replicas) is expected, not paged."),
@@ -283,8 +283,8 @@ pub const CATALOGUE: [Spec; 15] = [
         severity: Severity::Critical,
         threshold: None,
         fires_when: "partitions without a leader",
-        summary: "{offline} partitions of cluster {cluster} have no leader",
-        description: "Producers and consumers of those partitions are failing now. Brokers down: {down}. Bring their replicas back, or (losing data) allow an unclean leader election.",
+        summary: "{offline} partitions of cluster {cluster} have no leader{internal}",
+        description: "Producers and consumers of those partitions are failing now. Topics: {topics}. Brokers down: {down}. Bring their replicas back, or (losing data) allow an unclean leader election.",
         prometheus: Prometheus {
             comment: None,
             expr: "brokerwatch_offline_partitions > 0",

@@ -62,8 +62,9 @@ impl Kafka {
         })
     }
 
-    /// The cluster's brokers, topics, partitions, leaders, replicas and ISRs
-    /// (internal topics left out). `min.insync.replicas` is filled in later from
+    /// The cluster's brokers, topics, partitions, leaders, replicas and ISRs,
+    /// internal topics (`__consumer_offsets`, `__transaction_state`) included:
+    /// every group and every transaction depends on them. `min.insync.replicas` is filled in later from
     /// [`Kafka::min_insync_replicas`], which changes rarely.
     pub fn snapshot(&self) -> Result<Snapshot, String> {
         let metadata = self
@@ -75,7 +76,7 @@ impl Kafka {
         let topics = metadata
             .topics()
             .iter()
-            .filter(|t| !t.name().starts_with("__") && t.error().is_none())
+            .filter(|t| t.error().is_none())
             .map(|t| TopicMeta {
                 name: t.name().to_owned(),
                 partitions: t

@@ -86,9 +86,27 @@ pub struct ReplicationFacts {
     pub under_min_isr: u64,
     /// Topics with under-replicated partitions, by count (for annotations).
     pub under_replicated_topics: BTreeMap<String, u64>,
+    /// Topics with offline partitions, by count.
+    pub offline_topics: BTreeMap<String, u64>,
     /// Expected brokers absent from the metadata.
     pub brokers_down: Vec<i32>,
     pub diagnosis: Diagnosis,
+}
+
+/// Kafka's internal topics, and what breaks when one of their partitions
+/// is under-replicated or offline.
+pub const INTERNAL_TOPICS: [(&str, &str); 3] = [
+    (
+        "__consumer_offsets",
+        "every consumer group's commits and fetches of offsets",
+    ),
+    ("__transaction_state", "every transactional producer"),
+    ("__cluster_metadata", "the KRaft controllers' metadata log"),
+];
+
+/// Whether a topic is one of Kafka's own (`__` names them).
+pub fn is_internal(topic: &str) -> bool {
+    topic.starts_with("__")
 }
 
 /// The share of under-replicated partitions a set of suspects must explain
@@ -124,6 +142,7 @@ pub fn analyze(snapshot: &Snapshot, expected_brokers: &BTreeSet<i32>) -> Replica
             } else {
                 // No leader, or a leader the cluster no longer lists.
                 facts.offline += 1;
+                *facts.offline_topics.entry(topic.name.clone()).or_default() += 1;
             }
             if let Some(&preferred) = p.replicas.first() {
                 let entry = facts.brokers.entry(preferred).or_default();

@@ -2,11 +2,11 @@
 //! all, and replication health (under-replicated, offline and under-min-ISR
 //! partitions with a diagnosis, the preferred-leader imbalance, brokers down).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::alerts::judge::{age, percent, Judge};
 use crate::catalogue::Alert;
-use crate::model::replication::ReplicationFacts;
+use crate::model::replication::{is_internal, ReplicationFacts, INTERNAL_TOPICS};
 
 use super::Inputs;
 
@@ -43,16 +43,42 @@ pub(super) fn judge(j: &mut Judge, inputs: &Inputs) {
     }
 }
 
+/// The topics most affected (five at most) and every internal one, each
+/// with its count; an internal topic says what breaks.
+fn topic_list(counts: &BTreeMap<String, u64>) -> String {
+    let mut topics: Vec<(&String, &u64)> = counts.iter().collect();
+    topics.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let listed: Vec<String> = topics
+        .iter()
+        .enumerate()
+        .filter(|(i, (t, _))| *i < 5 || is_internal(t))
+        .map(
+            |(_, (t, n))| match INTERNAL_TOPICS.iter().find(|(name, _)| name == t) {
+                Some((_, what)) => format!("{t} {n} (internal: {what})"),
+                None => format!("{t} {n}"),
+            },
+        )
+        .collect();
+    listed.join(", ")
+}
+
+/// `, 2 of them of __consumer_offsets`: an internal topic in the summary.
+fn internal_part(counts: &BTreeMap<String, u64>) -> String {
+    let internal: Vec<String> = counts
+        .iter()
+        .filter(|(t, _)| is_internal(t))
+        .map(|(t, n)| format!("{n} of {t}"))
+        .collect();
+    if internal.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", internal.join(" and "))
+    }
+}
+
 fn replication(j: &mut Judge, facts: &ReplicationFacts) {
     let reassigning = facts.diagnosis.reassigning;
     let faults = facts.under_replicated - reassigning;
-    let mut topics: Vec<(&String, &u64)> = facts.under_replicated_topics.iter().collect();
-    topics.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    let topics: Vec<String> = topics
-        .iter()
-        .take(5)
-        .map(|(t, n)| format!("{t} {n}"))
-        .collect();
     let cause = match facts.diagnosis.suspects.as_slice() {
         [] if faults > 0 => format!(
             "No few brokers explain them (the best three cover {:.0}%): look at the network, the controller, or load across the cluster.",
@@ -85,9 +111,10 @@ fn replication(j: &mut Judge, facts: &ReplicationFacts) {
         faults > 0,
         &[
             ("faults", faults.to_string()),
+            ("internal", internal_part(&facts.under_replicated_topics)),
             ("cause", cause.clone()),
             ("moving", moving),
-            ("topics", topics.join(", ")),
+            ("topics", topic_list(&facts.under_replicated_topics)),
         ],
     );
     j.judge(
@@ -96,6 +123,8 @@ fn replication(j: &mut Judge, facts: &ReplicationFacts) {
         facts.offline > 0,
         &[
             ("offline", facts.offline.to_string()),
+            ("internal", internal_part(&facts.offline_topics)),
+            ("topics", topic_list(&facts.offline_topics)),
             ("down", format!("{:?}", facts.brokers_down)),
         ],
     );
@@ -241,5 +270,54 @@ mod tests {
             imbalance.annotations["summary"],
             "Broker 1 leads 1 of the 2 partitions it is the preferred leader of"
         );
+    }
+
+    #[test]
+    fn internal_topics_page_named_as_such() {
+        use crate::model::replication::{analyze, tests::partition, Snapshot, TopicMeta};
+        let config = default_config();
+        let topic = |name: &str, partitions| TopicMeta {
+            name: name.into(),
+            min_insync_replicas: None,
+            partitions,
+        };
+        let snapshot = Snapshot {
+            brokers: vec![1, 2, 3],
+            topics: vec![
+                topic("orders", vec![partition(0, 1, &[1, 2, 3], &[1, 2])]),
+                topic(
+                    "__consumer_offsets",
+                    vec![
+                        partition(0, -1, &[3, 1, 2], &[3]),
+                        partition(1, 2, &[2, 3, 1], &[2, 1]),
+                    ],
+                ),
+                topic(
+                    "__transaction_state",
+                    vec![partition(0, 1, &[1, 3, 2], &[1, 2])],
+                ),
+            ],
+        };
+        let facts = analyze(&snapshot, &BTreeSet::new());
+        let verdicts = cluster_verdicts(&config, None, Some(&facts), &[]);
+        let offline = find(&verdicts, "KafkaOfflinePartitions", &[]);
+        assert!(offline.active);
+        assert_eq!(
+            offline.annotations["summary"],
+            "1 partitions of cluster prod have no leader, 1 of __consumer_offsets"
+        );
+        assert!(
+            offline.annotations["description"]
+                .contains("Topics: __consumer_offsets 1 (internal: every consumer group's commits and fetches of offsets)."),
+            "{}",
+            offline.annotations["description"]
+        );
+        let urp = find(&verdicts, "KafkaUnderReplicatedPartitions", &[]);
+        assert_eq!(
+            urp.annotations["summary"],
+            "4 under-replicated partitions in cluster prod, 2 of __consumer_offsets and 1 of __transaction_state"
+        );
+        assert!(urp.annotations["description"]
+            .contains("__transaction_state 1 (internal: every transactional producer)"));
     }
 }

@@ -11,7 +11,7 @@ use tracing::warn;
 
 use super::{Check, ClusterState, Kafka, Metadata};
 use crate::config::KafkaConfig;
-use crate::model::replication::{analyze, BrokerReplication, ReplicationFacts};
+use crate::model::replication::{analyze, is_internal, BrokerReplication, ReplicationFacts};
 
 pub struct MetadataCheck {
     config: KafkaConfig,
@@ -67,9 +67,11 @@ impl Check for MetadataCheck {
         for topic in &mut snapshot.topics {
             topic.min_insync_replicas = self.min_insync.get(&topic.name).copied();
         }
+        // Groups consume user topics: the offsets are asked for those only.
         let partitions = snapshot
             .topics
             .iter()
+            .filter(|t| !is_internal(&t.name))
             .flat_map(|t| t.partitions.iter().map(move |p| (t.name.clone(), p.id)))
             .collect();
         let expected: BTreeSet<i32> = self
