@@ -60,7 +60,8 @@ pub struct ReplicationAnalysis {
     /// Older than three refreshes: shown for reference, alerts and series wait.
     pub stale: bool,
     pub suspects: Vec<(i32, u64)>,
-    pub under_min_isr: u64,
+    /// `null` when no topic's `min.insync.replicas` is known.
+    pub under_min_isr: Option<u64>,
     pub under_replicated: u64,
 }
 

@@ -83,7 +83,10 @@ pub struct ReplicationFacts {
     pub brokers: BTreeMap<i32, BrokerReplication>,
     pub under_replicated: u64,
     pub offline: u64,
-    pub under_min_isr: u64,
+    /// Partitions with fewer in-sync replicas than their topic's
+    /// `min.insync.replicas`, over the topics whose minimum is known; `None`
+    /// when no topic's is (the cluster did not say).
+    pub under_min_isr: Option<u64>,
     /// Topics with under-replicated partitions, by count (for annotations).
     pub under_replicated_topics: BTreeMap<String, u64>,
     /// Topics with offline partitions, by count.
@@ -155,8 +158,9 @@ pub fn analyze(snapshot: &Snapshot, expected_brokers: &BTreeSet<i32>) -> Replica
             // sync, whatever a stale ISR says.
             let in_sync = p.isr.iter().filter(|r| alive.contains(r)).count();
             if let Some(min) = topic.min_insync_replicas {
+                let count = facts.under_min_isr.get_or_insert(0);
                 if (in_sync as u32) < min {
-                    facts.under_min_isr += 1;
+                    *count += 1;
                 }
             }
             if in_sync < p.replicas.len() {
@@ -307,7 +311,7 @@ pub(crate) mod tests {
         assert_eq!(facts.brokers[&1].preferred_leader_imbalance_ratio(), 0.0);
         assert_eq!(
             (facts.under_replicated, facts.offline, facts.under_min_isr),
-            (0, 0, 0)
+            (0, 0, Some(0))
         );
     }
 
@@ -339,7 +343,7 @@ pub(crate) mod tests {
         let facts = analyze(&snapshot, &BTreeSet::new());
         assert_eq!(facts.under_replicated, 5);
         assert_eq!(facts.under_replicated_topics["orders"], 3);
-        assert_eq!(facts.under_min_isr, 2, "payments needs 3 in sync");
+        assert_eq!(facts.under_min_isr, Some(2), "payments needs 3 in sync");
         assert_eq!(facts.brokers[&3].missing_from_isr, 4);
         assert_eq!(facts.brokers[&1].under_replicated_led, 2);
         // Broker 3 explains 4 of 5; with broker 2 (or 4) all 5.
@@ -419,5 +423,17 @@ pub(crate) mod tests {
         // The ISRs still list broker 3, but it is gone: they are under-replicated, and it is the suspect.
         assert_eq!(facts.under_replicated, 2);
         assert_eq!(facts.diagnosis.suspects, [(3, 2)]);
+    }
+
+    #[test]
+    fn under_min_isr_is_unknown_where_no_topic_tells_its_minimum() {
+        // A cluster that answers DescribeConfigs with no entries (tansu does).
+        let snapshot = Snapshot {
+            brokers: vec![1, 2],
+            topics: vec![topic("orders", None, vec![partition(0, 1, &[1, 2], &[1])])],
+        };
+        let facts = analyze(&snapshot, &BTreeSet::new());
+        assert_eq!(facts.under_min_isr, None, "unknown is not 0");
+        assert_eq!(facts.under_replicated, 1);
     }
 }

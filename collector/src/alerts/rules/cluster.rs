@@ -128,12 +128,15 @@ fn replication(j: &mut Judge, facts: &ReplicationFacts) {
             ("down", format!("{:?}", facts.brokers_down)),
         ],
     );
-    j.judge(
-        Alert::KafkaUnderMinIsrPartitions,
-        &[],
-        facts.under_min_isr > 0,
-        &[("count", facts.under_min_isr.to_string()), ("cause", cause)],
-    );
+    // Unknown (no topic's minimum known): no verdict, the alert keeps its state.
+    if let Some(count) = facts.under_min_isr {
+        j.judge(
+            Alert::KafkaUnderMinIsrPartitions,
+            &[],
+            count > 0,
+            &[("count", count.to_string()), ("cause", cause)],
+        );
+    }
     let threshold = j.threshold(Alert::KafkaPreferredLeaderImbalance);
     for (broker, b) in &facts.brokers {
         let ratio = b.preferred_leader_imbalance_ratio();

@@ -19,6 +19,8 @@ pub struct MetadataCheck {
     runtime: Option<tokio::runtime::Runtime>,
     min_insync: HashMap<String, u32>,
     configs_read_at: Option<Instant>,
+    /// Whether the log says that no topic's minimum is known (once).
+    said_no_min_insync: bool,
 }
 
 impl MetadataCheck {
@@ -33,6 +35,7 @@ impl MetadataCheck {
             runtime,
             min_insync: HashMap::new(),
             configs_read_at: None,
+            said_no_min_insync: false,
         }
     }
 }
@@ -56,7 +59,13 @@ impl Check for MetadataCheck {
             if let Some(runtime) = &self.runtime {
                 let topics: Vec<String> = snapshot.topics.iter().map(|t| t.name.clone()).collect();
                 match runtime.block_on(kafka.min_insync_replicas(&topics)) {
-                    Ok(found) => self.min_insync = found,
+                    Ok(found) => {
+                        if found.is_empty() && !topics.is_empty() && !self.said_no_min_insync {
+                            warn!("kafka: DescribeConfigs gave no min.insync.replicas for any topic; under-min-ISR partitions are unknown (not 0) until it does");
+                            self.said_no_min_insync = true;
+                        }
+                        self.min_insync = found;
+                    }
                     Err(e) => warn!(
                         "{e}; under-min-ISR partitions are not counted; asking again in {}",
                         humantime::format_duration(interval)
@@ -108,11 +117,13 @@ pub(super) fn expose(facts: &ReplicationFacts, f: &mut Families) {
         "Partitions without a leader.",
     )
     .value(facts.offline as f64);
-    f.gauge(
-        "brokerwatch_under_min_isr_partitions",
-        "Partitions with fewer in-sync replicas than min.insync.replicas.",
-    )
-    .value(facts.under_min_isr as f64);
+    if let Some(count) = facts.under_min_isr {
+        f.gauge(
+            "brokerwatch_under_min_isr_partitions",
+            "Partitions with fewer in-sync replicas than min.insync.replicas (absent while no topic's is known).",
+        )
+        .value(count as f64);
+    }
     let per_broker: [Column<BrokerReplication>; 5] = [
         (
             "brokerwatch_under_replicated_partitions",
