@@ -23,10 +23,13 @@ pub fn render(
 ) -> String {
     let mut out = render_table(&load.groups, deviation);
     if let Some(ReplicationView::Analysis(r)) = replication {
+        let under_min_isr = r
+            .under_min_isr
+            .map_or_else(|| "unknown".to_owned(), |n| n.to_string());
         let _ = writeln!(
             out,
-            "replication: {} partitions, {} under-replicated, {} offline, {} under min ISR, brokers down {:?}",
-            r.partitions, r.under_replicated, r.offline, r.under_min_isr, r.brokers_down
+            "replication: {} partitions, {} under-replicated, {} offline, {under_min_isr} under min ISR, brokers down {:?}",
+            r.partitions, r.under_replicated, r.offline, r.brokers_down
         );
     }
     for group in groups {
