@@ -66,6 +66,8 @@ metadata_interval = "300ms"
 timeout = "1s"
 [kafka.properties]
 "bootstrap.servers" = "{bootstrap}"
+[consumer_groups]
+fetch_interval = "300ms"
 [rules.KafkaClusterUnreachable]
 for = "0s"
 "#,
@@ -124,6 +126,19 @@ for = "0s"
         replication["error"].is_string().then_some(replication)
     });
     assert_eq!(replication["stale"], true, "{replication}");
+    // The error stays while the cluster is gone: a round with nothing to ask
+    // (no group to fetch offsets for) does not clear it.
+    let answered_before = collector.log().matches("the cluster answers again").count();
+    for _ in 0..30 {
+        let replication = get_json(&format!("{url}/api/v1/replication"));
+        assert!(replication["error"].is_string(), "{replication}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        collector.log().matches("the cluster answers again").count(),
+        answered_before,
+        "the collector said the cluster answers while it was gone"
+    );
     assert_eq!(
         collector
             .log()

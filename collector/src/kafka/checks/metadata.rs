@@ -45,6 +45,10 @@ impl Check for MetadataCheck {
         self.config.metadata_interval
     }
 
+    fn proves_reachable(&self) -> bool {
+        true
+    }
+
     fn run(&mut self, kafka: &mut Kafka, state: &mut ClusterState, now: f64) -> Result<(), String> {
         let mut snapshot = kafka.snapshot()?;
         let interval = self.config.topic_config_interval;

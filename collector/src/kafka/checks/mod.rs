@@ -25,6 +25,11 @@ pub use offsets::OffsetsCheck;
 pub trait Check: Send {
     /// How often it asks.
     fn every(&self) -> Duration;
+    /// Whether its success shows the cluster answers (the metadata does;
+    /// a check with nothing to ask does not).
+    fn proves_reachable(&self) -> bool {
+        false
+    }
     /// One round: asks the cluster (blocking calls with timeouts) and writes
     /// what it found into `state`; `now` is the collector's clock.
     fn run(&mut self, kafka: &mut Kafka, state: &mut ClusterState, now: f64) -> Result<(), String>;
