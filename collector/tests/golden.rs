@@ -98,6 +98,7 @@ fn views_match_the_golden_files() {
         cluster.groups = Some(Groups {
             at: now - 1.0,
             lag: Arc::new(evaluate_groups(&histories, &config.consumer_groups.rules)),
+            gone: Vec::new(),
         });
         evaluation =
             Some(evaluator.evaluate(&store, &last_report, &Arc::new(cluster.clone()), now));

@@ -101,6 +101,7 @@ impl Evaluator {
             .as_ref()
             .filter(|g| now - g.at <= config.consumer_groups.offsets_stale_after());
         let groups = fresh_groups.map(|g| g.lag.clone()).unwrap_or_default();
+        let gone_groups = fresh_groups.map_or(&[][..], |g| g.gone.as_slice());
         let (rows, disks) = store.load_rows(
             &config.groups,
             &known,
@@ -131,6 +132,7 @@ impl Evaluator {
                 kafka: kafka_health.as_ref(),
                 replication,
                 groups: &groups,
+                gone_groups,
             },
         );
         let retention = Retention {

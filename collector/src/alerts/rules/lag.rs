@@ -9,6 +9,25 @@ use crate::model::lag::Status;
 use super::Inputs;
 
 pub(super) fn judge(j: &mut Judge, config: &Config, inputs: &Inputs) {
+    // Groups the cluster no longer reports: nothing lags any more; their
+    // alerts resolve (keeping the wording they fired with).
+    for group in inputs.gone_groups {
+        j.judge(
+            Alert::KafkaConsumerGroupLag,
+            &[group],
+            false,
+            &[
+                ("status", "gone".to_owned()),
+                ("messages", "no".to_owned()),
+                ("behind", "no time".to_owned()),
+                (
+                    "advice",
+                    "The cluster no longer reports the group's offsets.".to_owned(),
+                ),
+                ("topics", "none".to_owned()),
+            ],
+        );
+    }
     let limits = &config.consumer_groups;
     for group in inputs.groups {
         let over_messages = limits
@@ -134,5 +153,37 @@ mod tests {
                 .all(|v| v.labels["alertname"] == "KafkaConsumerGroupLag"),
             "no metadata: no replication verdicts"
         );
+    }
+
+    #[test]
+    fn a_group_that_is_gone_resolves_its_alert() {
+        use crate::alerts::rules::{verdicts, Inputs};
+        use crate::model::cluster::cluster_load;
+        use std::collections::{BTreeMap, BTreeSet};
+        let config = config("cluster = \"prod\"\n[ingest]\nallow_unauthenticated = true\n");
+        let load = cluster_load(&config.load_params(), BTreeMap::new(), BTreeMap::new());
+        let store = crate::store::Store::new(300.0);
+        let gone = ["audit".to_owned()];
+        let verdicts = verdicts(
+            &config,
+            &Inputs {
+                now: 0.0,
+                store: &store,
+                load: &load,
+                last_seen: &BTreeMap::new(),
+                awaited: &BTreeSet::new(),
+                cluster: &Default::default(),
+                kafka: None,
+                replication: None,
+                groups: &[],
+                gone_groups: &gone,
+            },
+        );
+        let audit = find(
+            &verdicts,
+            "KafkaConsumerGroupLag",
+            &[("consumergroup", "audit")],
+        );
+        assert!(!audit.active);
     }
 }

@@ -41,6 +41,8 @@ pub struct Inputs<'a> {
     pub replication: Option<&'a ReplicationFacts>,
     /// The groups' lag, while their offsets are fresh.
     pub groups: &'a [GroupLag],
+    /// Groups the cluster stopped reporting lately (fresh offsets only).
+    pub gone_groups: &'a [String],
 }
 
 /// Every rule's verdicts at one evaluation.
@@ -110,6 +112,7 @@ pub(crate) mod tests {
                 kafka: None,
                 replication: None,
                 groups: &[],
+                gone_groups: &[],
             },
         )
     }
@@ -138,6 +141,7 @@ pub(crate) mod tests {
                 kafka,
                 replication,
                 groups,
+                gone_groups: &[],
             },
         )
     }

@@ -62,6 +62,8 @@ pub struct Metadata {
 pub struct Groups {
     pub at: f64,
     pub lag: Arc<Vec<GroupLag>>,
+    /// Groups the cluster stopped reporting lately: their alerts resolve.
+    pub gone: Vec<String>,
 }
 
 /// What the checks found so far. Cheap to clone (the poller publishes a

@@ -2,21 +2,29 @@
 //! partition in one batched request, each watched group's committed offsets
 //! in one request each, recorded into the lag windows and judged.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use brokerwatch_common::exposition::Families;
+use tracing::info;
 
 use super::{Check, ClusterState, Groups, Kafka};
 use crate::config::GroupsConfig;
 use crate::kafka::PartitionKey;
-use crate::model::lag::{evaluate_groups, GroupLag, Histories, Sample, Status};
+use crate::model::lag::{
+    evaluate_groups, record_round, GroupLag, Histories, Misses, Sample, Status, FORGET_AFTER_ROUNDS,
+};
 
 pub struct OffsetsCheck {
     config: GroupsConfig,
     /// The lag window of every watched (group, topic, partition).
     histories: Histories,
+    /// Rounds in a row each partition went unreported.
+    misses: Misses,
+    /// Groups the cluster stopped reporting, and for how many more rounds
+    /// the evaluator hears of it (to resolve their alerts).
+    gone: BTreeMap<String, u32>,
 }
 
 impl OffsetsCheck {
@@ -24,6 +32,8 @@ impl OffsetsCheck {
         OffsetsCheck {
             config,
             histories: Histories::new(),
+            misses: Misses::new(),
+            gone: BTreeMap::new(),
         }
     }
 }
@@ -44,29 +54,46 @@ impl Check for OffsetsCheck {
             // Some clusters and proxies do not answer ListGroups: the configured groups still count.
             Err(e) => tracing::debug!("{e}"),
         }
-        if groups.is_empty() || partitions.is_empty() {
-            return Ok(());
-        }
-        let ends: HashMap<PartitionKey, i64> = kafka.end_offsets(partitions)?.into_iter().collect();
-        for group in &groups {
-            let committed = kafka.committed(group, partitions)?;
-            for (key, offset) in committed {
-                if let Some(&end) = ends.get(&key) {
-                    let sample = Sample {
-                        at: now,
-                        committed: offset,
-                        end,
-                    };
-                    self.histories
-                        .entry((group.clone(), key.0, key.1))
-                        .or_default()
-                        .record(sample, &self.config.rules);
+        // Nothing to ask is a round too: what the cluster no longer reports
+        // (a broker that came back empty) is forgotten all the same.
+        let mut fetched = Vec::new();
+        if !groups.is_empty() && !partitions.is_empty() {
+            let ends: HashMap<PartitionKey, i64> =
+                kafka.end_offsets(partitions)?.into_iter().collect();
+            for group in &groups {
+                for (key, offset) in kafka.committed(group, partitions)? {
+                    if let Some(&end) = ends.get(&key) {
+                        let sample = Sample {
+                            at: now,
+                            committed: offset,
+                            end,
+                        };
+                        fetched.push(((group.clone(), key.0, key.1), sample));
+                    }
                 }
             }
         }
+        self.gone.retain(|_, rounds| {
+            *rounds -= 1;
+            *rounds > 0
+        });
+        for group in record_round(
+            &mut self.histories,
+            &mut self.misses,
+            fetched,
+            &self.config.rules,
+        ) {
+            info!(consumergroup = %group, "consumer group {group} is gone: the cluster has reported none of its committed offsets for {FORGET_AFTER_ROUNDS} rounds; its lag is no longer judged and its alert resolves");
+            self.gone.insert(group, FORGET_AFTER_ROUNDS);
+        }
+        let lag = evaluate_groups(&self.histories, &self.config.rules);
+        for group in &lag {
+            self.gone.remove(&group.group);
+        }
         state.groups = Some(Groups {
             at: now,
-            lag: Arc::new(evaluate_groups(&self.histories, &self.config.rules)),
+            lag: Arc::new(lag),
+            gone: self.gone.keys().cloned().collect(),
         });
         Ok(())
     }

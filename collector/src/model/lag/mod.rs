@@ -314,6 +314,55 @@ pub struct GroupLag {
 /// in group order, as the daemon keeps them.
 pub type Histories = std::collections::BTreeMap<(String, String, i32), PartitionHistory>;
 
+/// Fetch rounds in a row a partition may go unreported (its group's offsets
+/// expired, its topic deleted or shrunk) before it is forgotten: one or two
+/// (a rebalance, a leader moving) are not the end.
+pub const FORGET_AFTER_ROUNDS: u32 = 3;
+
+/// How many rounds in a row each partition went unreported.
+pub type Misses = std::collections::BTreeMap<(String, String, i32), u32>;
+
+/// Records one successful round of offsets: every (group, topic, partition)
+/// the cluster reported, with its sample. Forgets the partitions it has not
+/// reported for [`FORGET_AFTER_ROUNDS`] rounds; returns the groups left with
+/// none, in order.
+pub fn record_round(
+    histories: &mut Histories,
+    misses: &mut Misses,
+    fetched: Vec<((String, String, i32), Sample)>,
+    rules: &LagRules,
+) -> Vec<String> {
+    let mut reported = std::collections::BTreeSet::new();
+    for (key, sample) in fetched {
+        misses.remove(&key);
+        histories
+            .entry(key.clone())
+            .or_default()
+            .record(sample, rules);
+        reported.insert(key);
+    }
+    let groups_before: std::collections::BTreeSet<String> =
+        histories.keys().map(|(g, _, _)| g.clone()).collect();
+    histories.retain(|key, _| {
+        if reported.contains(key) {
+            return true;
+        }
+        let missed = misses.entry(key.clone()).or_default();
+        *missed += 1;
+        if *missed >= FORGET_AFTER_ROUNDS {
+            misses.remove(key);
+            return false;
+        }
+        true
+    });
+    let groups_after: std::collections::BTreeSet<&String> =
+        histories.keys().map(|(g, _, _)| g).collect();
+    groups_before
+        .into_iter()
+        .filter(|g| !groups_after.contains(g))
+        .collect()
+}
+
 /// Every group's verdict from its partitions' windows, in group order.
 pub fn evaluate_groups(histories: &Histories, rules: &LagRules) -> Vec<GroupLag> {
     let verdicts: Vec<(&str, &str, PartitionLag)> = histories

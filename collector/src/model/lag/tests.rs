@@ -274,3 +274,78 @@ fn a_consumer_starting_up_is_not_warn_on_its_first_commits() {
     assert_eq!(h.evaluate(&RULES).unwrap().lag_messages, 1500);
     assert_eq!(status(&h), Status::Ok, "three commits in 20 s are no trend");
 }
+
+#[test]
+fn partitions_and_groups_the_cluster_stops_reporting_are_dropped_after_three_rounds() {
+    let key = |group: &str, partition: i32| (group.to_owned(), "orders".to_owned(), partition);
+    let sample = |at: f64| Sample {
+        at,
+        committed: 100,
+        end: 150,
+    };
+    let mut histories = Histories::new();
+    let mut misses = Misses::new();
+    // Round 1: billing has partitions 0 and 1, audit partition 0.
+    let everything = |at| {
+        vec![
+            (key("audit", 0), sample(at)),
+            (key("billing", 0), sample(at)),
+            (key("billing", 1), sample(at)),
+        ]
+    };
+    assert!(record_round(&mut histories, &mut misses, everything(10.0), &RULES).is_empty());
+    assert_eq!(histories.len(), 3);
+    // The topic shrinks to one partition and audit's offsets expire:
+    // one, two missed rounds keep them (a rebalance, a leader moving)...
+    for at in [20.0, 30.0] {
+        let gone = record_round(
+            &mut histories,
+            &mut misses,
+            vec![(key("billing", 0), sample(at))],
+            &RULES,
+        );
+        assert!(gone.is_empty());
+        assert_eq!(histories.len(), 3);
+    }
+    // ... the third drops them, and audit is gone.
+    let gone = record_round(
+        &mut histories,
+        &mut misses,
+        vec![(key("billing", 0), sample(40.0))],
+        &RULES,
+    );
+    assert_eq!(gone, ["audit"]);
+    assert_eq!(
+        histories.keys().cloned().collect::<Vec<_>>(),
+        [key("billing", 0)]
+    );
+    let groups = evaluate_groups(&histories, &RULES);
+    assert_eq!(groups.len(), 1);
+    assert_eq!(
+        groups[0].lag_messages, 50,
+        "the dropped partition no longer counts"
+    );
+    // A partition reported again starts over; a miss then counts from zero.
+    record_round(&mut histories, &mut misses, everything(50.0), &RULES);
+    assert_eq!(histories.len(), 3);
+    record_round(
+        &mut histories,
+        &mut misses,
+        vec![(key("billing", 0), sample(60.0))],
+        &RULES,
+    );
+    record_round(&mut histories, &mut misses, everything(70.0), &RULES);
+    for at in [80.0, 90.0] {
+        record_round(
+            &mut histories,
+            &mut misses,
+            vec![(key("billing", 0), sample(at))],
+            &RULES,
+        );
+    }
+    assert_eq!(
+        histories.len(),
+        3,
+        "two misses after a report are not three"
+    );
+}
