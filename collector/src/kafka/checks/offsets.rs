@@ -49,11 +49,20 @@ impl Check for OffsetsCheck {
             .as_ref()
             .map_or(&[], |m| m.partitions.as_slice());
         let mut groups: BTreeSet<String> = self.config.groups.iter().cloned().collect();
-        match kafka.list_groups() {
-            Ok(listed) => groups.extend(listed.into_iter().filter(|g| self.config.watches(g))),
+        // Only a round in which the cluster said which groups it has, with
+        // fresh metadata, may forget what it no longer reports: an outage
+        // forgets nothing.
+        let answered = match kafka.list_groups() {
+            Ok(listed) => {
+                groups.extend(listed.into_iter().filter(|g| self.config.watches(g)));
+                state.error.is_none()
+            }
             // Some clusters and proxies do not answer ListGroups: the configured groups still count.
-            Err(e) => tracing::debug!("{e}"),
-        }
+            Err(e) => {
+                tracing::debug!("{e}");
+                false
+            }
+        };
         // Nothing to ask is a round too: what the cluster no longer reports
         // (a broker that came back empty) is forgotten all the same.
         let mut fetched = Vec::new();
@@ -77,12 +86,16 @@ impl Check for OffsetsCheck {
             *rounds -= 1;
             *rounds > 0
         });
-        for group in record_round(
-            &mut self.histories,
-            &mut self.misses,
-            fetched,
-            &self.config.rules,
-        ) {
+        let rules = &self.config.rules;
+        let forgotten = if answered {
+            record_round(&mut self.histories, &mut self.misses, fetched, rules)
+        } else {
+            for (key, sample) in fetched {
+                self.histories.entry(key).or_default().record(sample, rules);
+            }
+            Vec::new()
+        };
+        for group in forgotten {
             info!(consumergroup = %group, "consumer group {group} is gone: the cluster has reported none of its committed offsets for {FORGET_AFTER_ROUNDS} rounds; its lag is no longer judged and its alert resolves");
             self.gone.insert(group, FORGET_AFTER_ROUNDS);
         }
