@@ -266,7 +266,7 @@ for = "0s"
         seen.alerts
     );
     assert!(
-        stop_at >= STOPS_AT + STOP_AFTER - 1.0 && stop_at <= STOPS_AT + STOP_AFTER + 5.0,
+        (STOPS_AT + STOP_AFTER - 1.0..=STOPS_AT + STOP_AFTER + 5.0).contains(&stop_at),
         "STOP at {stop_at}"
     );
     assert!(
@@ -275,13 +275,13 @@ for = "0s"
     );
     assert!(err_at > warn_at && err_at >= ERR_LAG, "ERR at {err_at}");
     assert!(
-        rewind_at >= REWINDS_AT && rewind_at <= REWINDS_AT + 4.0,
+        (REWINDS_AT..=REWINDS_AT + 4.0).contains(&rewind_at),
         "REWIND at {rewind_at}"
     );
     for (group, status_at) in [("stops", stop_at), ("slow", err_at), ("rewinds", rewind_at)] {
         let alert_at = seen.alerts.get(group).copied().expect("the group's alert");
         assert!(
-            alert_at >= status_at - 0.5 && alert_at <= status_at + 2.0,
+            (status_at - 0.5..=status_at + 2.0).contains(&alert_at),
             "{group}'s alert at {alert_at}, its status at {status_at}"
         );
     }
