@@ -367,7 +367,7 @@ for = "0s"
             .collect();
         lag.iter()
             .all(|a| a["state"] == "resolved")
-            .then(|| lag.len())
+            .then_some(lag.len())
     });
     assert_eq!(resolved, 3, "stops, slow and rewinds");
     let log = collector.log();
