@@ -441,4 +441,29 @@ pub(crate) mod tests {
         assert!(!load.balanced);
         assert_eq!(load.members[3].member, "sde");
     }
+
+    #[test]
+    fn exactly_at_the_limit_is_not_beyond_it() {
+        // Shares 3/8, 1/8, 2/8, 2/8: deviations +50 %, -50 %, 0, 0 exactly.
+        let rows = vec![
+            row(1, &[("partitions", 3.0)]),
+            row(2, &[("partitions", 1.0)]),
+            row(3, &[("partitions", 2.0)]),
+            row(4, &[("partitions", 2.0)]),
+        ];
+        let load = compute("default", &rows, &default_weights(&Metric::ALL), 0.5);
+        close(load.members[0].deviation, 0.5);
+        assert_eq!(load.deviating(0.5).count(), 0, "+50 % is not beyond ±50 %");
+        assert_eq!(
+            load.deviating(0.49).map(|m| m.member).collect::<Vec<_>>(),
+            [1, 2]
+        );
+        // σ = sqrt((1/8² + 1/8²) / 4) = 0.0884 against r/N = 0.5/4 = 0.125.
+        close(load.stddev, (1.0f64 / 128.0).sqrt());
+        close(load.stddev_limit, 0.125);
+        assert!(load.balanced);
+        let tight = compute("default", &rows, &default_weights(&Metric::ALL), 0.25);
+        close(tight.stddev_limit, 0.0625);
+        assert!(!tight.balanced, "σ 0.0884 over 0.25 / 4");
+    }
 }

@@ -436,4 +436,56 @@ pub(crate) mod tests {
         assert_eq!(facts.under_min_isr, None, "unknown is not 0");
         assert_eq!(facts.under_replicated, 1);
     }
+
+    #[test]
+    fn the_imbalance_ratio_is_the_share_of_preferred_partitions_led_elsewhere() {
+        let snapshot = Snapshot {
+            brokers: vec![1, 2, 3],
+            topics: vec![topic(
+                "orders",
+                None,
+                vec![
+                    partition(0, 1, &[1, 2], &[1, 2]),
+                    partition(1, 2, &[1, 2], &[1, 2]),
+                    partition(2, 2, &[2, 1], &[2, 1]),
+                ],
+            )],
+        };
+        let facts = analyze(&snapshot, &BTreeSet::new());
+        let one = facts.brokers[&1];
+        assert_eq!((one.preferred, one.preferred_not_leading), (2, 1));
+        assert_eq!(one.preferred_leader_imbalance_ratio(), 0.5);
+        // A live broker with no replica is listed, with nothing.
+        assert_eq!(facts.brokers[&3], BrokerReplication::default());
+        assert_eq!(facts.brokers.len(), 3);
+    }
+
+    #[test]
+    fn the_usual_replication_factor_is_the_most_common_one() {
+        // Replication 3 for two partitions, 2 for one: the under-replicated
+        // RF-3 partition is a fault (not a reassignment's extra replica),
+        // and names broker 3.
+        let snapshot = Snapshot {
+            brokers: vec![1, 2, 3],
+            topics: vec![topic(
+                "orders",
+                None,
+                vec![
+                    partition(0, 1, &[1, 2], &[1, 2]),
+                    partition(1, 1, &[1, 2, 3], &[1, 2, 3]),
+                    partition(2, 2, &[2, 1, 3], &[2, 1]),
+                ],
+            )],
+        };
+        let facts = analyze(&snapshot, &BTreeSet::new());
+        assert_eq!(facts.diagnosis.reassigning, 0);
+        assert_eq!(facts.diagnosis.suspects, [(3, 1)]);
+        assert_eq!(usual_replication_factor(&snapshot.topics[0].partitions), 3);
+        // On a tie, the smaller: a reassignment adds replicas.
+        let tie = [
+            partition(0, 1, &[1, 2], &[1, 2]),
+            partition(1, 1, &[1, 2, 3], &[1, 2, 3]),
+        ];
+        assert_eq!(usual_replication_factor(&tie), 2);
+    }
 }
