@@ -1,8 +1,8 @@
 //! Brokers 2-4's hosts: the four brokers share this one machine, so their
 //! reports are broker 1's real report (from the embedded agent) scaled by
 //! their share of the partition leaders, the traffic each serves. Each
-//! simulated host has two data disks sharing its I/O 70/30, so the disk
-//! model inside a broker has something to show.
+//! simulated host has two data disks sharing its I/O 70/30, a log dir on
+//! each, so the disk model inside a broker has something to show.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -47,6 +47,23 @@ pub async fn simulate_other_hosts(agent: String, collector: String, stop: Arc<At
                         d.read_bytes_per_second *= scale * part * 2.0;
                         d.written_bytes_per_second *= scale * part * 2.0;
                         d.utilization_ratio = (d.utilization_ratio * scale * part * 2.0).min(1.0);
+                        d
+                    })
+                })
+                .collect();
+            // A log dir on each data disk, so the disk model compares them.
+            copy.host.log_dirs = copy
+                .host
+                .log_dirs
+                .first()
+                .into_iter()
+                .flat_map(|dir| {
+                    ["data0", "data1"].map(|device| {
+                        let mut d = dir.clone();
+                        d.log_dir = format!("/{device}/kafka-logs");
+                        d.mount_point = format!("/{device}");
+                        d.device = Some(device.to_owned());
+                        d.disks = vec![device.to_owned()];
                         d
                     })
                 })

@@ -31,6 +31,11 @@ fn fill(expr: &str) -> String {
         .replace("$consumergroup", ".*")
 }
 
+/// Series the demo's cluster cannot give: librdkafka's mock cluster answers
+/// DescribeConfigs without min.insync.replicas, so under-min-ISR is unknown
+/// and not exported (a query of it must return nothing, not 0).
+const UNKNOWN_IN_THE_DEMO: [&str; 1] = ["brokerwatch_under_min_isr_partitions"];
+
 #[test]
 fn every_dashboard_panel_returns_series_and_the_rules_load() {
     let (collector_port, agent_port, prometheus_port) = (free_port(), free_port(), free_port());
@@ -146,6 +151,13 @@ fn every_dashboard_panel_returns_series_and_the_rules_load() {
             for target in panel["targets"].as_array().unwrap() {
                 let expr = fill(target["expr"].as_str().unwrap());
                 let what = format!("{name}: panel {:?}: {expr}", panel["title"]);
+                if UNKNOWN_IN_THE_DEMO.iter().any(|s| expr.starts_with(s)) {
+                    // Unknown, so absent: the query works and says nothing.
+                    let result = eventually(&what, Duration::from_secs(60), || query(&url, &expr));
+                    assert!(result.is_empty(), "{what}: {result:?}");
+                    checked += 1;
+                    continue;
+                }
                 eventually(&what, Duration::from_secs(120), || {
                     query(&url, &expr).filter(|r| !r.is_empty())
                 });
