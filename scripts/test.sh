@@ -10,8 +10,9 @@ sudo=""
 # Debian packages the end-to-end tests run (see ../shared/DESIGN.md section 4),
 # what the bundled librdkafka builds with, clang for the agent's eBPF
 # page-cache program, setpriv (util-linux) to run the agent with fewer
-# capabilities, and strace to make the collector's state disk slow.
-packages=(prometheus prometheus-node-exporter prometheus-alertmanager systemd libssl-dev pkg-config zlib1g-dev make g++ clang util-linux strace)
+# capabilities, strace to make the collector's state disk slow, and Chromium
+# to load the status page in a real browser.
+packages=(prometheus prometheus-node-exporter prometheus-alertmanager systemd libssl-dev pkg-config zlib1g-dev make g++ clang util-linux strace chromium)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -99,6 +99,7 @@ fn views_match_the_golden_files() {
             at: now - 1.0,
             lag: Arc::new(evaluate_groups(&histories, &config.consumer_groups.rules)),
             gone: Vec::new(),
+            history: Arc::default(),
         });
         evaluation =
             Some(evaluator.evaluate(&store, &last_report, &Arc::new(cluster.clone()), now));

@@ -197,6 +197,7 @@ async fn run(
         collector_token: Some(brokerwatch_common::Secret::new(TOKEN)),
         ..agent_config
     };
+    println!("status page: {collector_url}/ (open it in a browser; it refreshes itself)");
     println!("brokerwatch demo: an embedded 4-broker Kafka cluster at {bootstrap}; topic {TOPIC} with {PARTITIONS} partitions, broker 1 leading half of them; groups {GROUPS:?} (healthy, falling behind, stopping after 15 s).");
     println!("collector: {collector_url} (/metrics, /api/v1/load, /api/v1/alerts); agent (broker 1, this host): http://{}/metrics. Ctrl-C stops.", options.agent_listen);
     let (agent_stop_tx, agent_stop_rx) = tokio::sync::oneshot::channel::<()>();

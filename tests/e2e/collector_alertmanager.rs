@@ -8,54 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use brokerwatch_common::{
-    CpuReport, DiskReport, HostReport, InterfaceReport, Report, SCHEMA_VERSION,
+use brokerwatch_tests::{
+    eventually, free_port, start_alertmanager, start_collector, weighted_report, WebhookSink,
 };
-use brokerwatch_tests::{eventually, free_port, start_alertmanager, start_collector, WebhookSink};
 use serde_json::Value;
 
 const TOKEN: &str = "e2e-token";
-
-fn report(broker: i32, weight: f64) -> Report {
-    Report {
-        schema_version: SCHEMA_VERSION,
-        broker_id: broker,
-        agent_version: "e2e".into(),
-        timestamp_ms: 0,
-        interval_seconds: 0.2,
-        host: HostReport {
-            cpu: Some(CpuReport {
-                cpus: 8,
-                utilization_ratio: 0.05 * weight,
-                iowait_ratio: 0.01 * weight,
-            }),
-            disks: vec![DiskReport {
-                device: "sdb".into(),
-                utilization_ratio: 0.05 * weight,
-                reads_per_second: 10.0 * weight,
-                writes_per_second: 20.0 * weight,
-                read_bytes_per_second: 1e6 * weight,
-                written_bytes_per_second: 2e6 * weight,
-                read_await_seconds: 0.001,
-                write_await_seconds: 0.002,
-                queue_length: 0.1,
-            }],
-            interfaces: vec![InterfaceReport {
-                interface: "eth0".into(),
-                receive_bytes_per_second: 1e7 * weight,
-                transmit_bytes_per_second: 2e7 * weight,
-                receive_drops_per_second: 0.0,
-                transmit_drops_per_second: 0.0,
-                receive_errors_per_second: 0.0,
-                transmit_errors_per_second: 0.0,
-                speed_bytes_per_second: Some(1.25e10),
-                receive_utilization_ratio: Some(1e7 * weight / 1.25e10),
-                transmit_utilization_ratio: Some(2e7 * weight / 1.25e10),
-            }],
-            ..HostReport::default()
-        },
-    }
-}
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -99,8 +57,9 @@ impl Agents {
             while !stop.load(Ordering::Relaxed) {
                 let current = *weights.lock().expect("weights");
                 for (i, weight) in current.iter().enumerate() {
-                    let body =
-                        gzip(&serde_json::to_vec(&report(i as i32 + 1, *weight)).expect("json"));
+                    let body = gzip(
+                        &serde_json::to_vec(&weighted_report(i as i32 + 1, *weight)).expect("json"),
+                    );
                     post(&collector, Some(TOKEN), Some("gzip"), body);
                 }
                 std::thread::sleep(Duration::from_millis(200));
@@ -382,17 +341,17 @@ fn bad_reports_get_a_clear_4xx_a_counter_and_leave_the_store_alone() {
     )
     .replace("[ingest]\n", "[ingest]\nmax_body_bytes = 4096\n");
     let (_collector, url) = start_collector(&config);
-    let good = serde_json::to_vec(&report(1, 1.0)).unwrap();
+    let good = serde_json::to_vec(&weighted_report(1, 1.0)).unwrap();
     assert_eq!(post(&url, Some(TOKEN), None, good.clone()), 202);
     let before = get_json(&format!("{url}/api/v1/brokers"));
     assert_eq!(before[0]["broker"], 1);
 
-    let heavy = serde_json::to_vec(&report(1, 9.0)).unwrap();
+    let heavy = serde_json::to_vec(&weighted_report(1, 9.0)).unwrap();
     let future = String::from_utf8(heavy.clone())
         .unwrap()
         .replace("\"schema_version\":1", "\"schema_version\":99");
     let oversized = {
-        let mut r = report(1, 9.0);
+        let mut r = weighted_report(1, 9.0);
         r.agent_version = "x".repeat(8192);
         serde_json::to_vec(&r).unwrap()
     };

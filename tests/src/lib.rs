@@ -508,6 +508,52 @@ pub fn minimal_report(broker: i32) -> serde_json::Value {
     })
 }
 
+/// A report whose load is `weight` times a unit load on every metric (CPU,
+/// one disk `sdb`, one link `eth0`).
+pub fn weighted_report(broker: i32, weight: f64) -> brokerwatch_common::Report {
+    use brokerwatch_common::{
+        CpuReport, DiskReport, HostReport, InterfaceReport, Report, SCHEMA_VERSION,
+    };
+    Report {
+        schema_version: SCHEMA_VERSION,
+        broker_id: broker,
+        agent_version: "e2e".into(),
+        timestamp_ms: 0,
+        interval_seconds: 0.2,
+        host: HostReport {
+            cpu: Some(CpuReport {
+                cpus: 8,
+                utilization_ratio: 0.05 * weight,
+                iowait_ratio: 0.01 * weight,
+            }),
+            disks: vec![DiskReport {
+                device: "sdb".into(),
+                utilization_ratio: 0.05 * weight,
+                reads_per_second: 10.0 * weight,
+                writes_per_second: 20.0 * weight,
+                read_bytes_per_second: 1e6 * weight,
+                written_bytes_per_second: 2e6 * weight,
+                read_await_seconds: 0.001,
+                write_await_seconds: 0.002,
+                queue_length: 0.1,
+            }],
+            interfaces: vec![InterfaceReport {
+                interface: "eth0".into(),
+                receive_bytes_per_second: 1e7 * weight,
+                transmit_bytes_per_second: 2e7 * weight,
+                receive_drops_per_second: 0.0,
+                transmit_drops_per_second: 0.0,
+                receive_errors_per_second: 0.0,
+                transmit_errors_per_second: 0.0,
+                speed_bytes_per_second: Some(1.25e10),
+                receive_utilization_ratio: Some(1e7 * weight / 1.25e10),
+                transmit_utilization_ratio: Some(2e7 * weight / 1.25e10),
+            }],
+            ..HostReport::default()
+        },
+    }
+}
+
 /// Pages of the file at `path` in the page cache now, from the kernel's
 /// cachestat(2) (Linux 6.5+; syscall 451 on x86_64 and arm64).
 pub fn resident_pages(path: &Path) -> u64 {

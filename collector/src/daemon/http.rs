@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::intake::receive_report;
+use super::page::{self, AgentRow, PageInput};
 use super::views::{alert_views, replication_view, AlertView, BrokerStatus, ReplicationView};
 use super::Shared;
 use crate::alerts::notify::rfc3339;
@@ -33,6 +34,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
                 .route("/api/v1/brokers", get(brokers))
                 .route("/api/v1/replication", get(replication))
                 .route("/api/v1/consumergroups", get(consumer_groups))
+                .route("/", get(status_page))
                 .route("/metrics", get(metrics_text))
                 .route("/healthz", get(healthz)),
         )
@@ -83,6 +85,32 @@ async fn replication(State(shared): State<Arc<Shared>>) -> Json<ReplicationView>
 async fn consumer_groups(State(shared): State<Arc<Shared>>) -> Json<Vec<GroupLag>> {
     let latest = shared.latest.borrow().clone();
     Json(latest.map(|e| e.groups.to_vec()).unwrap_or_default())
+}
+
+/// The status page, from the latest evaluation and the agents' freshness.
+async fn status_page(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    let now = unix_now();
+    let missing_after = shared.config.broker_missing_after.as_secs_f64();
+    let agents: Vec<AgentRow> = {
+        let received = shared.intake.lock();
+        received
+            .last_report
+            .iter()
+            .map(|(&broker, &at)| AgentRow {
+                broker,
+                last_report: at,
+                fresh: received.store.is_fresh(broker, now, missing_after),
+            })
+            .collect()
+    };
+    let latest = shared.latest.borrow().clone();
+    let page = page::render(&PageInput {
+        config: &shared.config,
+        evaluation: latest.as_deref(),
+        agents: &agents,
+        now,
+    });
+    ([(CONTENT_TYPE, "text/html; charset=utf-8")], page)
 }
 
 async fn metrics_text(State(shared): State<Arc<Shared>>) -> impl IntoResponse {

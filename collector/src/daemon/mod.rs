@@ -15,6 +15,7 @@
 mod evaluator;
 mod http;
 mod intake;
+pub mod page;
 mod persister;
 mod poller;
 pub mod views;

@@ -7,7 +7,7 @@
 mod metadata;
 mod offsets;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +64,9 @@ pub struct Groups {
     pub lag: Arc<Vec<GroupLag>>,
     /// Groups the cluster stopped reporting lately: their alerts resolve.
     pub gone: Vec<String>,
+    /// Each group's lag in messages at its last rounds, oldest first (the
+    /// status page's sparklines).
+    pub history: Arc<BTreeMap<String, Vec<i64>>>,
 }
 
 /// What the checks found so far. Cheap to clone (the poller publishes a

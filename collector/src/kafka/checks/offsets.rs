@@ -2,7 +2,7 @@
 //! partition in one batched request, each watched group's committed offsets
 //! in one request each, recorded into the lag windows and judged.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +25,12 @@ pub struct OffsetsCheck {
     /// Groups the cluster stopped reporting, and for how many more rounds
     /// the evaluator hears of it (to resolve their alerts).
     gone: BTreeMap<String, u32>,
+    /// Each group's lag at its last [`HISTORY_ROUNDS`] rounds.
+    history: BTreeMap<String, VecDeque<i64>>,
 }
+
+/// Rounds of lag kept per group for its sparkline.
+const HISTORY_ROUNDS: usize = 60;
 
 impl OffsetsCheck {
     pub fn new(config: GroupsConfig) -> Self {
@@ -34,6 +39,7 @@ impl OffsetsCheck {
             histories: Histories::new(),
             misses: Misses::new(),
             gone: BTreeMap::new(),
+            history: BTreeMap::new(),
         }
     }
 }
@@ -103,10 +109,25 @@ impl Check for OffsetsCheck {
         for group in &lag {
             self.gone.remove(&group.group);
         }
+        self.history
+            .retain(|group, _| lag.iter().any(|g| &g.group == group));
+        for group in &lag {
+            let rounds = self.history.entry(group.group.clone()).or_default();
+            rounds.push_back(group.lag_messages);
+            if rounds.len() > HISTORY_ROUNDS {
+                rounds.pop_front();
+            }
+        }
         state.groups = Some(Groups {
             at: now,
             lag: Arc::new(lag),
             gone: self.gone.keys().cloned().collect(),
+            history: Arc::new(
+                self.history
+                    .iter()
+                    .map(|(group, rounds)| (group.clone(), rounds.iter().copied().collect()))
+                    .collect(),
+            ),
         });
         Ok(())
     }
