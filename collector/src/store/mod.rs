@@ -1,0 +1,294 @@
+//! What the collector knows of each broker: the latest report, when it came,
+//! and a rolling window of samples per series with a robust (median) value,
+//! so that one spike, a sudden drop or a zero sample does not move the load.
+//! Times are Unix seconds on the collector's clock (an agent's clock may be off).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use brokerwatch_common::Report;
+use statrs::statistics::{Data, Median};
+
+use crate::model::cluster::{GroupRows, LoadRows, ResourceGroups};
+use crate::model::load::{Metric, Row};
+use crate::model::replication::ReplicationFacts;
+
+/// A series the store keeps per broker.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Series {
+    /// A load metric the report gives (not partitions or leaders: those come
+    /// from the cluster's metadata).
+    Load(Metric),
+    /// The page-cache hit ratio: the ebpf method where the agent runs it,
+    /// else the estimate.
+    PageCacheHit,
+    /// One disk's figure (io_bytes, io_util).
+    Disk(String, Metric),
+    /// One link's busier direction, as a share of its speed.
+    LinkUtilization(String),
+}
+
+/// The series a report feeds: the broker's load metrics, and per disk and
+/// per interface the figures the host rules and the disk model use.
+pub fn series(report: &Report) -> Vec<(Series, f64)> {
+    let host = &report.host;
+    let mut out = Vec::new();
+    if let Some(cpu) = &host.cpu {
+        out.push((
+            Series::Load(Metric::CpuUsed),
+            cpu.utilization_ratio * f64::from(cpu.cpus),
+        ));
+        out.push((Series::Load(Metric::Iowait), cpu.iowait_ratio));
+    }
+    if let Some(ratio) = host
+        .page_cache_hit_ratio_ebpf
+        .or(host.page_cache_hit_ratio_estimate)
+    {
+        out.push((Series::PageCacheHit, ratio));
+    }
+    if !host.disks.is_empty() {
+        out.push((
+            Series::Load(Metric::IoRead),
+            host.disks.iter().map(|d| d.read_bytes_per_second).sum(),
+        ));
+        out.push((
+            Series::Load(Metric::IoWrite),
+            host.disks.iter().map(|d| d.written_bytes_per_second).sum(),
+        ));
+        let util: f64 = host.disks.iter().map(|d| d.utilization_ratio).sum();
+        out.push((Series::Load(Metric::IoUtil), util / host.disks.len() as f64));
+        for d in &host.disks {
+            let disk = |metric| Series::Disk(d.device.clone(), metric);
+            out.push((
+                disk(Metric::IoBytes),
+                d.read_bytes_per_second + d.written_bytes_per_second,
+            ));
+            out.push((disk(Metric::IoUtil), d.utilization_ratio));
+        }
+    }
+    // Loopback is the host talking to itself, not load the broker serves.
+    let links: Vec<_> = host
+        .interfaces
+        .iter()
+        .filter(|i| i.interface != "lo")
+        .collect();
+    if !links.is_empty() {
+        out.push((
+            Series::Load(Metric::NwBytesIn),
+            links.iter().map(|i| i.receive_bytes_per_second).sum(),
+        ));
+        out.push((
+            Series::Load(Metric::NwBytesOut),
+            links.iter().map(|i| i.transmit_bytes_per_second).sum(),
+        ));
+        for i in links {
+            let saturation = i
+                .receive_utilization_ratio
+                .into_iter()
+                .chain(i.transmit_utilization_ratio)
+                .reduce(f64::max);
+            if let Some(saturation) = saturation {
+                out.push((Series::LinkUtilization(i.interface.clone()), saturation));
+            }
+        }
+    }
+    if let Some(memory) = &host.memory {
+        out.push((
+            Series::Load(Metric::MemUsed),
+            memory.total_bytes.saturating_sub(memory.available_bytes) as f64,
+        ));
+    }
+    if let Some(fd) = &host.file_descriptors {
+        out.push((Series::Load(Metric::Fd), fd.allocated as f64));
+    }
+    out
+}
+
+#[derive(Debug, Clone, Default)]
+struct Window(VecDeque<(f64, f64)>);
+
+impl Window {
+    fn push(&mut self, at: f64, value: f64, window_seconds: f64) {
+        self.0.push_back((at, value));
+        while self
+            .0
+            .front()
+            .is_some_and(|(t, _)| *t < at - window_seconds)
+        {
+            self.0.pop_front();
+        }
+    }
+
+    /// The median of the samples within the window ending at `now`.
+    fn robust(&self, now: f64, window_seconds: f64) -> Option<f64> {
+        let values: Vec<f64> = self
+            .0
+            .iter()
+            .filter(|(t, v)| *t >= now - window_seconds && v.is_finite())
+            .map(|(_, v)| *v)
+            .collect();
+        (!values.is_empty()).then(|| Data::new(values).median())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BrokerEntry {
+    pub latest: Report,
+    pub received_at: f64,
+    series: BTreeMap<Series, Window>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    window_seconds: f64,
+    brokers: BTreeMap<i32, BrokerEntry>,
+}
+
+impl Store {
+    pub fn new(window_seconds: f64) -> Self {
+        Store {
+            window_seconds,
+            brokers: BTreeMap::new(),
+        }
+    }
+
+    pub fn insert(&mut self, report: Report, now: f64) {
+        let window = self.window_seconds;
+        let entry = self
+            .brokers
+            .entry(report.broker_id)
+            .or_insert_with(|| BrokerEntry {
+                latest: report.clone(),
+                received_at: now,
+                series: BTreeMap::new(),
+            });
+        for (name, value) in series(&report) {
+            entry
+                .series
+                .entry(name)
+                .or_default()
+                .push(now, value, window);
+        }
+        // A series the report no longer has (a disk removed) ages out of its window.
+        entry
+            .series
+            .retain(|_, w| w.0.back().is_some_and(|(t, _)| *t >= now - window));
+        entry.latest = report;
+        entry.received_at = now;
+    }
+
+    pub fn brokers(&self) -> impl Iterator<Item = (&i32, &BrokerEntry)> {
+        self.brokers.iter()
+    }
+
+    pub fn get(&self, broker: i32) -> Option<&BrokerEntry> {
+        self.brokers.get(&broker)
+    }
+
+    /// Whether the broker reported within `missing_after` seconds of `now`.
+    pub fn is_fresh(&self, broker: i32, now: f64, missing_after: f64) -> bool {
+        self.brokers
+            .get(&broker)
+            .is_some_and(|e| now - e.received_at <= missing_after)
+    }
+
+    /// The median of a series over the window.
+    pub fn robust(&self, broker: i32, series: &Series, now: f64) -> Option<f64> {
+        self.brokers
+            .get(&broker)?
+            .series
+            .get(series)?
+            .robust(now, self.window_seconds)
+    }
+
+    /// The series a broker has, e.g. to find its disks.
+    pub fn series_of(&self, broker: i32) -> impl Iterator<Item = &Series> {
+        self.brokers
+            .get(&broker)
+            .into_iter()
+            .flat_map(|e| e.series.keys())
+    }
+
+    /// The model's input: each resource group's brokers, those with a fresh
+    /// report (within `missing_after` seconds) with their metrics' robust
+    /// values, the others as missing (never as zero); and the disks of each
+    /// fresh broker. `known` are the brokers seen before (or configured);
+    /// partitions and leaders come from `metadata` when it is fresh.
+    pub fn load_rows(
+        &self,
+        groups: &ResourceGroups,
+        known: &BTreeSet<i32>,
+        missing_after: f64,
+        now: f64,
+        metadata: Option<&ReplicationFacts>,
+    ) -> LoadRows {
+        let everyone: BTreeSet<i32> = known
+            .iter()
+            .copied()
+            .chain(groups.brokers())
+            .chain(self.brokers.keys().copied())
+            .collect();
+        let mut rows: BTreeMap<String, GroupRows> = BTreeMap::new();
+        let mut disks = BTreeMap::new();
+        for broker in everyone {
+            let group = rows.entry(groups.group_of(broker).to_owned()).or_default();
+            if !self.is_fresh(broker, now, missing_after) {
+                group.missing.push(broker);
+                continue;
+            }
+            let from_metadata = metadata.and_then(|m| m.brokers.get(&broker));
+            let values = Metric::ALL
+                .iter()
+                .filter_map(|&metric| {
+                    let value = match (metric, from_metadata) {
+                        (Metric::Partitions, Some(b)) => b.partitions as f64,
+                        (Metric::Leaders, Some(b)) => b.leaders as f64,
+                        _ => self.robust(broker, &Series::Load(metric), now)?,
+                    };
+                    Some((metric, value))
+                })
+                .collect();
+            group.fresh.push(Row {
+                member: broker,
+                values,
+            });
+            disks.insert(broker, self.disk_rows(broker, now));
+        }
+        (rows, disks)
+    }
+
+    /// One row per disk under the broker's log dirs (as its latest report
+    /// maps them: partitions, LVM and md members resolved), by device. A
+    /// broker whose report names no log dir has none: the OS disk and the
+    /// disks Kafka does not use are never compared.
+    fn disk_rows(&self, broker: i32, now: f64) -> Vec<Row<String>> {
+        let Some(entry) = self.brokers.get(&broker) else {
+            return Vec::new();
+        };
+        let devices: BTreeSet<&str> = entry
+            .latest
+            .host
+            .log_dirs
+            .iter()
+            .flat_map(|d| d.disks.iter().map(String::as_str))
+            .collect();
+        devices
+            .into_iter()
+            .filter_map(|device| {
+                let values = Metric::DISK
+                    .iter()
+                    .filter_map(|&m| {
+                        let series = Series::Disk(device.to_owned(), m);
+                        Some((m, self.robust(broker, &series, now)?))
+                    })
+                    .collect::<BTreeMap<_, _>>();
+                (!values.is_empty()).then(|| Row {
+                    member: device.to_owned(),
+                    values,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
