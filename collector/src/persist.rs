@@ -34,11 +34,18 @@ pub fn load(path: &Path) -> Result<Persisted, String> {
             ))
         }
     };
-    serde_json::from_slice(&text).map_err(|e| {
-        let aside = path.with_extension("json.unreadable");
-        let moved = std::fs::rename(path, &aside);
+    let state = serde_json::from_slice(&text)
+        .map_err(|e| {
+            format!(
+                "cannot parse it ({})",
+                brokerwatch_common::config::quote_limited(&e.to_string())
+            )
+        })
+        .and_then(|state: Persisted| check(&state).map(|()| state));
+    state.map_err(|problem| {
+        let (aside, moved) = set_aside(path);
         format!(
-            "state {}: cannot parse it ({e}); {}, starting with no alerts",
+            "state {}: {problem}; {}, starting with no alerts",
             path.display(),
             match moved {
                 Ok(()) => format!("kept it as {}", aside.display()),
@@ -46,6 +53,44 @@ pub fn load(path: &Path) -> Result<Persisted, String> {
             }
         )
     })
+}
+
+/// A time a state file can hold: from 1970 to the year 2200.
+fn sane_time(seconds: f64) -> bool {
+    (0.0..7.3e9).contains(&seconds)
+}
+
+/// Every time in the state is a time (a file edited by hand or damaged may
+/// parse and still hold 1e308 or -40, which no clock can handle).
+fn check(state: &Persisted) -> Result<(), String> {
+    for (id, alert) in &state.alerts.alerts {
+        let times = [
+            Some(alert.active_since),
+            alert.starts_at,
+            alert.ends_at,
+            Some(alert.last_judged),
+        ];
+        if let Some(bad) = times.into_iter().flatten().find(|t| !sane_time(*t)) {
+            return Err(format!("out of range: alert {id} has the time {bad}"));
+        }
+    }
+    if let Some((broker, at)) = state.last_report.iter().find(|(_, at)| !sane_time(**at)) {
+        return Err(format!(
+            "out of range: broker {broker}'s last report at {at}"
+        ));
+    }
+    Ok(())
+}
+
+/// Moves an unreadable state file aside, next to any kept before.
+fn set_aside(path: &Path) -> (std::path::PathBuf, std::io::Result<()>) {
+    let first = path.with_extension("json.unreadable");
+    let aside = std::iter::once(first.clone())
+        .chain((1..100).map(|n| path.with_extension(format!("json.unreadable.{n}"))))
+        .find(|p| !p.exists())
+        .unwrap_or(first);
+    let moved = std::fs::rename(path, &aside);
+    (aside, moved)
 }
 
 /// Writes the state atomically: a temporary file, fsync, rename, fsync of
@@ -161,5 +206,33 @@ mod tests {
         std::fs::create_dir(path.with_extension("json.tmp")).unwrap();
         assert!(save(&path, &Persisted::default()).is_err());
         assert_eq!(load(&path).unwrap(), firing_state());
+    }
+
+    #[test]
+    fn an_absurd_but_parseable_state_is_kept_aside_and_each_copy_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let good = serde_json::to_string(&firing_state()).unwrap();
+        for (i, absurd) in [
+            good.replace("\"active_since\":7.5", "\"active_since\":1e308"),
+            good.replace("\"2\":1.5", "\"2\":-40.0"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            assert_ne!(absurd, &good);
+            std::fs::write(&path, absurd).unwrap();
+            let err = load(&path).unwrap_err();
+            assert!(err.contains("out of range"), "{err}");
+            assert!(!err.contains('\n'));
+            let kept = if i == 0 {
+                path.with_extension("json.unreadable")
+            } else {
+                path.with_extension("json.unreadable.1")
+            };
+            assert_eq!(std::fs::read_to_string(&kept).unwrap(), *absurd, "{err}");
+            assert!(err.contains(&kept.display().to_string()), "{err}");
+        }
+        assert!(!path.exists());
     }
 }

@@ -6,6 +6,7 @@
 
 use std::io::{Read, Write};
 
+use crate::config::quote_limited;
 use crate::{Report, SCHEMA_VERSION};
 
 /// The `Content-Encoding` of an encoded report.
@@ -41,7 +42,7 @@ impl Rejection {
 }
 
 /// Every `reason` a refusal can give, so that each counter exists from the start.
-pub const REASONS: [&str; 7] = [
+pub const REASONS: [&str; 10] = [
     "unauthenticated",
     "forbidden",
     "too_large",
@@ -49,7 +50,19 @@ pub const REASONS: [&str; 7] = [
     "malformed",
     "unsupported_schema",
     "invalid",
+    "out_of_range",
+    "too_many_items",
+    "too_many_brokers",
 ];
+
+/// The most items of one kind a report may hold (disks, interfaces, log
+/// dirs, the disks under one, quota users): what a broker host has, with
+/// room; a report beyond is refused, not kept.
+pub const MAX_ITEMS: usize = 256;
+/// The longest name in a report (a device, an interface, a log dir, a user).
+pub const MAX_NAME: usize = 255;
+/// The largest rate a report may give, per second (bytes, packets, requests).
+pub const MAX_RATE: f64 = 1e15;
 
 #[derive(serde::Deserialize)]
 struct Envelope {
@@ -63,9 +76,11 @@ pub fn decode(
     content_encoding: Option<&str>,
     max_decoded_bytes: usize,
 ) -> Result<Report, Rejection> {
-    let json = match content_encoding.map(str::trim) {
+    // Content codings are case-insensitive; x-gzip is gzip (RFC 9110 8.4.1.3).
+    let coding = content_encoding.map(|c| c.trim().to_ascii_lowercase());
+    let json = match coding.as_deref() {
         None | Some("") | Some("identity") => body.to_vec(),
-        Some("gzip") => {
+        Some("gzip" | "x-gzip") => {
             let mut decoded = Vec::new();
             flate2::read::GzDecoder::new(body)
                 .take(max_decoded_bytes as u64 + 1)
@@ -86,11 +101,14 @@ pub fn decode(
             }
             decoded
         }
-        Some(other) => {
+        Some(_) => {
             return Err(Rejection::new(
                 415,
                 "bad_encoding",
-                format!("Content-Encoding {other:?} is not supported; send gzip or identity"),
+                format!(
+                    "Content-Encoding {:?} is not supported; send gzip or identity",
+                    quote_limited(content_encoding.unwrap_or_default())
+                ),
             ))
         }
     };
@@ -98,7 +116,10 @@ pub fn decode(
         Rejection::new(
             400,
             "malformed",
-            format!("the body is not a report (JSON with schema_version): {e}"),
+            format!(
+                "the body is not a report (JSON with schema_version): {}",
+                quote_limited(&e.to_string())
+            ),
         )
     })?;
     if envelope.schema_version != SCHEMA_VERSION {
@@ -115,7 +136,10 @@ pub fn decode(
         Rejection::new(
             400,
             "malformed",
-            format!("the report does not match schema version {SCHEMA_VERSION}: {e}"),
+            format!(
+                "the report does not match schema version {SCHEMA_VERSION}: {}",
+                quote_limited(&e.to_string())
+            ),
         )
     })?;
     if report.broker_id < 0 {
@@ -135,6 +159,7 @@ pub fn decode(
             ),
         ));
     }
+    crate::limits::check(&report)?;
     Ok(report)
 }
 
@@ -177,6 +202,83 @@ mod tests {
         );
         let json = serde_json::to_vec(&report(3)).unwrap();
         assert_eq!(decode(&json, None, MAX).unwrap().broker_id, 3);
+    }
+
+    #[test]
+    fn figures_out_of_range_are_refused_naming_the_field() {
+        let refuse = |edit: &dyn Fn(&mut Report)| {
+            let mut r = report(3);
+            r.host.disks = vec![crate::DiskReport {
+                device: "sdb".into(),
+                utilization_ratio: 0.5,
+                reads_per_second: 1.0,
+                writes_per_second: 1.0,
+                read_bytes_per_second: 1e6,
+                written_bytes_per_second: 1e6,
+                read_await_seconds: 0.001,
+                write_await_seconds: 0.001,
+                queue_length: 0.5,
+            }];
+            edit(&mut r);
+            decode(&serde_json::to_vec(&r).unwrap(), None, MAX).unwrap_err()
+        };
+        let r = refuse(&|r| r.host.disks[0].utilization_ratio = -0.5);
+        assert_eq!((r.status, r.reason), (422, "out_of_range"));
+        assert_eq!(
+            r.message,
+            "host.disks[0].utilization_ratio: -0.5 is out of range (0 to 1)"
+        );
+        let r = refuse(&|r| r.host.disks[0].read_bytes_per_second = 1e308);
+        assert_eq!(
+            r.message,
+            "host.disks[0].read_bytes_per_second: 1e308 is out of range (0 to 1e15)"
+        );
+        let r = refuse(&|r| r.host.cpu.as_mut().unwrap().cpus = 0);
+        assert!(
+            r.message.starts_with("host.cpu.cpus: 0 is out of range"),
+            "{}",
+            r.message
+        );
+        let r = refuse(&|r| r.host.page_cache_hit_ratio_ebpf = Some(1.5));
+        assert!(
+            r.message.starts_with("host.page_cache_hit_ratio_ebpf: 1.5"),
+            "{}",
+            r.message
+        );
+        // Too many of a thing, and names too long.
+        let r = refuse(&|r| r.host.disks = vec![r.host.disks[0].clone(); MAX_ITEMS + 1]);
+        assert_eq!((r.status, r.reason), (422, "too_many_items"));
+        assert_eq!(r.message, "host.disks: 257 items, at most 256");
+        let r = refuse(&|r| r.host.disks[0].device = "d".repeat(300));
+        assert_eq!((r.status, r.reason), (422, "too_many_items"));
+        assert_eq!(r.message, "host.disks[0].device: 300 bytes, at most 255");
+        // Within range: accepted.
+        assert!(decode(&serde_json::to_vec(&report(3)).unwrap(), None, MAX).is_ok());
+    }
+
+    #[test]
+    fn a_wrong_type_is_quoted_short() {
+        let long = "A".repeat(15_000);
+        let body = format!(
+            "{{\"schema_version\":1,\"broker_id\":1,\"agent_version\":\"x\",\"timestamp_ms\":0,\"interval_seconds\":\"{long}\",\"host\":{{}}}}"
+        );
+        let r = decode(body.as_bytes(), None, MAX).unwrap_err();
+        assert_eq!(r.reason, "malformed");
+        assert!(r.message.len() < 400, "{} bytes", r.message.len());
+    }
+
+    #[test]
+    fn content_encoding_is_case_insensitive() {
+        let body = encode(&report(3));
+        for encoding in ["gzip", "GZIP", "x-gzip", "X-Gzip"] {
+            assert_eq!(
+                decode(&body, Some(encoding), MAX).unwrap().broker_id,
+                3,
+                "{encoding}"
+            );
+        }
+        let json = serde_json::to_vec(&report(3)).unwrap();
+        assert!(decode(&json, Some("IDENTITY"), MAX).is_ok());
     }
 
     #[test]

@@ -87,6 +87,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|e| format!("invalid duration {text:?} ({e}); write it like 10s, 500ms or 2m"))
 }
 
+/// At most this much of someone else's text is quoted in an error or a log
+/// line: a 15 KB string in a report must not make a 15 MB answer.
+pub const QUOTE_LIMIT: usize = 200;
+
+/// `text` on one line, cut to [`QUOTE_LIMIT`] characters with a note of the rest.
+pub fn quote_limited(text: &str) -> String {
+    let line = one_line(text);
+    match line.char_indices().nth(QUOTE_LIMIT) {
+        None => line,
+        Some((cut, _)) => format!("{}… ({} more bytes)", &line[..cut], line.len() - cut),
+    }
+}
+
 /// Folds a multi-line message (TOML and regex errors draw carets) into one line.
 pub fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -151,6 +164,15 @@ mod tests {
             bounded_duration("5ms", second, 10 * second).unwrap_err(),
             "5ms is out of range; use 1s to 10s"
         );
+    }
+
+    #[test]
+    fn quotes_are_one_line_and_cut() {
+        assert_eq!(quote_limited("a\n  b"), "a b");
+        let long = "x".repeat(15_000);
+        let quoted = quote_limited(&long);
+        assert!(quoted.len() < 300, "{}", quoted.len());
+        assert!(quoted.ends_with("… (14800 more bytes)"), "{quoted}");
     }
 
     #[test]

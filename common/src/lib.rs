@@ -5,6 +5,7 @@
 
 pub mod codec;
 pub mod config;
+mod limits;
 pub mod outage;
 mod report;
 

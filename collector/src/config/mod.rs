@@ -36,6 +36,9 @@ pub struct Config {
     pub allow_unauthenticated: bool,
     pub max_body_bytes: usize,
     pub max_decoded_bytes: usize,
+    /// The most brokers the collector keeps reports of: a report of one
+    /// more is refused (counted), so a token holder cannot make it keep without end.
+    pub max_brokers: usize,
     pub window: Duration,
     pub broker_missing_after: Duration,
     pub deviation: f64,
@@ -65,6 +68,9 @@ pub struct KafkaConfig {
     /// Brokers that should be in the metadata (besides those seen before).
     pub expected_brokers: BTreeSet<i32>,
 }
+
+/// The longest duration a config may give.
+const MAX_DURATION: Duration = Duration::from_secs(30 * 86_400);
 
 /// Data older than this many refreshes is stale: not reported as fresh.
 const STALE_AFTER_REFRESHES: f64 = 3.0;
@@ -170,7 +176,42 @@ impl Keys<'_> {
         if value.is_zero() && !key.ends_with(".for") {
             return Err(self.fail(key, "must be more than 0"));
         }
+        // Nothing the collector waits for takes a month: such a value is a slip.
+        if value > MAX_DURATION {
+            return Err(self.fail(key, format!("{text} is out of range; use at most 30d")));
+        }
         Ok(value)
+    }
+
+    /// A duration within `min..=max`, `default` when unset.
+    pub(crate) fn bounded(
+        &self,
+        key: &str,
+        text: Option<String>,
+        default: Duration,
+        (min, max): (Duration, Duration),
+    ) -> Result<Duration, String> {
+        match text {
+            None => Ok(default),
+            Some(text) => brokerwatch_common::config::bounded_duration(&text, min, max)
+                .map_err(|e| self.fail(key, e)),
+        }
+    }
+
+    /// A size in bytes within `min..=max`, `default` when unset.
+    pub(crate) fn bytes(
+        &self,
+        key: &str,
+        value: Option<usize>,
+        default: usize,
+        (min, max): (usize, usize),
+    ) -> Result<usize, String> {
+        let value = value.unwrap_or(default);
+        if (min..=max).contains(&value) {
+            Ok(value)
+        } else {
+            Err(self.fail(key, format!("{value} is out of range; use {min} to {max}")))
+        }
     }
 
     /// A ratio in (0, 1], `default` when unset.
@@ -214,16 +255,18 @@ pub fn from_toml_text(text: &str, origin: &str, flags: &Flags) -> Result<Config,
         state_dir: file
             .state_dir
             .unwrap_or_else(|| PathBuf::from("/var/lib/brokerwatch-collector")),
-        evaluation_interval: keys.duration(
+        evaluation_interval: keys.bounded(
             "evaluation_interval",
             file.evaluation_interval,
             Duration::from_secs(10),
+            (Duration::from_millis(100), Duration::from_secs(3600)),
         )?,
         tokens: ingest.tokens,
         web: WebConfig::load_configured(file.web_config_file.as_deref(), origin)?,
         allow_unauthenticated: ingest.allow_unauthenticated,
         max_body_bytes: ingest.max_body_bytes,
         max_decoded_bytes: ingest.max_decoded_bytes,
+        max_brokers: ingest.max_brokers,
         window: keys.duration("store.window", file.store.window, Duration::from_secs(300))?,
         broker_missing_after: keys.duration(
             "store.broker_missing_after",

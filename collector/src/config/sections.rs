@@ -51,9 +51,11 @@ pub(super) struct IngestSection {
     allow_unauthenticated: bool,
     max_body_bytes: Option<usize>,
     max_decoded_bytes: Option<usize>,
+    max_brokers: Option<usize>,
 }
 
 pub(super) struct Ingest {
+    pub max_brokers: usize,
     pub tokens: Vec<Secret>,
     pub allow_unauthenticated: bool,
     pub max_body_bytes: usize,
@@ -62,7 +64,14 @@ pub(super) struct Ingest {
 
 impl IngestSection {
     pub fn check(self, keys: &Keys) -> Result<Ingest, String> {
-        let mut tokens: Vec<String> = self.tokens.into_iter().filter(|t| !t.is_empty()).collect();
+        // A token is compared as sent, after `Bearer `: surrounding blanks
+        // (easy to paste in) would make it one no agent can present.
+        let mut tokens: Vec<String> = self
+            .tokens
+            .iter()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .collect();
         if let Some(path) = &self.token_file {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 keys.fail(
@@ -93,11 +102,28 @@ impl IngestSection {
                 "no token: set tokens or token_file, or allow_unauthenticated = true to accept anyone",
             ));
         }
+        let max_body_bytes = keys.bytes(
+            "ingest.max_body_bytes",
+            self.max_body_bytes,
+            1 << 20,
+            (1024, 1 << 30),
+        )?;
         Ok(Ingest {
+            max_brokers: keys.bytes(
+                "ingest.max_brokers",
+                self.max_brokers,
+                10_000,
+                (1, 1_000_000),
+            )?,
             tokens: tokens.into_iter().map(Secret::new).collect(),
             allow_unauthenticated: self.allow_unauthenticated,
-            max_body_bytes: self.max_body_bytes.unwrap_or(1 << 20),
-            max_decoded_bytes: self.max_decoded_bytes.unwrap_or(16 << 20),
+            max_body_bytes,
+            max_decoded_bytes: keys.bytes(
+                "ingest.max_decoded_bytes",
+                self.max_decoded_bytes,
+                16 << 20,
+                (max_body_bytes, 1 << 30),
+            )?,
         })
     }
 }

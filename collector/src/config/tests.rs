@@ -183,3 +183,50 @@ fn tokens_from_the_environment_variable_the_config_names() {
         "config c.toml: ingest.token_env: the environment variable BROKERWATCH_TEST_TOKENS_UNSET is not set"
     );
 }
+
+#[test]
+fn absurd_durations_and_sizes_are_refused() {
+    let cases = [
+        (
+            "evaluation_interval = \"1ns\"",
+            "config c.toml: evaluation_interval: 1ns is out of range; use 100ms to 1h",
+        ),
+        (
+            "evaluation_interval = \"500000000years\"",
+            "config c.toml: evaluation_interval: ",
+        ),
+        (
+            "[store]\nwindow = \"500000000years\"",
+            "config c.toml: store.window: ",
+        ),
+        (
+            "[ingest]\ntokens = [\"t\"]\nmax_body_bytes = 0",
+            "config c.toml: ingest.max_body_bytes: 0 is out of range; use 1024 to 1073741824",
+        ),
+        (
+            "[ingest]\ntokens = [\"t\"]\nmax_decoded_bytes = 10",
+            "config c.toml: ingest.max_decoded_bytes: 10 is out of range",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let text = if extra.starts_with("[ingest]") {
+            format!("cluster = \"prod\"\n{extra}\n")
+        } else if extra.starts_with('[') {
+            format!("{MINIMAL}{extra}\n")
+        } else {
+            format!("cluster = \"prod\"\n{extra}\n[ingest]\ntokens = [\"t\"]\n")
+        };
+        let err = error(&text);
+        assert!(err.starts_with(expected), "{extra}: {err}");
+        assert!(!err.contains('\n'));
+    }
+    assert!(error("cluster = \"prod\"\nevaluation_interval = \"500000000years\"\n[ingest]\ntokens = [\"t\"]\n").contains("out of range"));
+}
+
+#[test]
+fn tokens_are_trimmed_and_an_empty_one_is_no_token() {
+    let text = "cluster = \"p\"\n[ingest]\ntokens = [\"abc \", \"  \"]\n";
+    let config = from_toml_text(text, "c", &Flags::default()).unwrap();
+    let exposed: Vec<&str> = config.tokens.iter().map(Secret::expose).collect();
+    assert_eq!(exposed, ["abc"]);
+}

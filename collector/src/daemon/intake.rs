@@ -51,8 +51,9 @@ pub fn check_token(
 ) -> Result<(), Rejection> {
     let Some(tokens) = tokens else { return Ok(()) };
     let presented = authorization
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .ok_or_else(|| {
             Rejection::new(
                 401,
@@ -117,6 +118,15 @@ pub async fn receive_report(State(shared): State<Arc<Shared>>, request: Request<
         Ok(report) => {
             let now = unix_now();
             let mut received = shared.intake.lock();
+            let known = received.last_report.contains_key(&report.broker_id);
+            if !known && received.last_report.len() >= config.max_brokers {
+                drop(received);
+                let message = format!(
+                    "broker {} would be one more than ingest.max_brokers ({})",
+                    report.broker_id, config.max_brokers
+                );
+                return reject(&shared, Rejection::new(422, "too_many_brokers", message));
+            }
             received.last_report.insert(report.broker_id, now);
             received.store.insert(report, now);
             drop(received);
@@ -142,5 +152,8 @@ mod tests {
         assert_eq!(r.status, 401);
         let r = check_token(Some("Bearer alph"), Some(&tokens)).unwrap_err();
         assert_eq!((r.status, r.reason), (403, "forbidden"));
+        // The scheme is case-insensitive (RFC 9110 11.1).
+        assert_eq!(check_token(Some("bearer beta"), Some(&tokens)), Ok(()));
+        assert_eq!(check_token(Some("BEARER beta"), Some(&tokens)), Ok(()));
     }
 }
