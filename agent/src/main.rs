@@ -21,9 +21,10 @@ struct Cli {
     /// This host's Kafka broker.id.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     broker_id: Option<i64>,
-    /// Collector URL to report to.
+    /// Collector URL to report to; repeat it for each collector of an
+    /// active-active pair.
     #[arg(long, value_name = "URL")]
-    collector: Option<String>,
+    collector: Vec<String>,
     /// Validate the configuration and exit.
     #[arg(long)]
     check_config: bool,

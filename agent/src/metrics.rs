@@ -44,8 +44,17 @@ pub struct AgentMetrics {
     collect_duration: Gauge,
     /// Each source's error counter and up gauge.
     per_source: Vec<(&'static str, IntCounter, IntGauge)>,
-    push: PushCounters,
-    report_backlog: IntGauge,
+    push: PushVecs,
+}
+
+/// The push series, by collector.
+#[derive(Clone)]
+struct PushVecs {
+    sent: IntCounterVec,
+    failed: IntCounterVec,
+    dropped_full: IntCounterVec,
+    dropped_refused: IntCounterVec,
+    backlog: IntGaugeVec,
 }
 
 impl AgentMetrics {
@@ -80,19 +89,23 @@ impl AgentMetrics {
         )
         .expect("static metric options are valid");
         let counter = |name: &str, help: &str| {
-            IntCounter::with_opts(opts(name, help)).expect("static metric options are valid")
+            IntCounterVec::new(opts(name, help), &["collector"])
+                .expect("static metric options are valid")
         };
-        let push = PushCounters {
+        let push = PushVecs {
             sent: counter("brokerwatch_agent_reports_sent_total", "Reports the collector accepted."),
             failed: counter("brokerwatch_agent_report_send_errors_total", "Attempts to send a report that failed (collector unreachable or erroring); retried."),
             dropped_full: counter("brokerwatch_agent_reports_dropped_total", "Oldest reports dropped because the buffer was full while the collector was unreachable."),
             dropped_refused: counter("brokerwatch_agent_reports_refused_total", "Reports the collector refused (token, schema, size); not retried."),
+            backlog: IntGaugeVec::new(
+                opts(
+                    "brokerwatch_agent_report_backlog",
+                    "Reports buffered, not yet accepted by the collector.",
+                ),
+                &["collector"],
+            )
+            .expect("static metric options are valid"),
         };
-        let report_backlog = IntGauge::with_opts(opts(
-            "brokerwatch_agent_report_backlog",
-            "Reports buffered, not yet accepted by the collector.",
-        ))
-        .expect("static metric options are valid");
         let host = LatestHost::default();
         for collector in [
             Box::new(host.clone()) as Box<dyn Collector>,
@@ -103,7 +116,7 @@ impl AgentMetrics {
             Box::new(push.failed.clone()),
             Box::new(push.dropped_full.clone()),
             Box::new(push.dropped_refused.clone()),
-            Box::new(report_backlog.clone()),
+            Box::new(push.backlog.clone()),
         ] {
             registry
                 .register(collector)
@@ -129,20 +142,22 @@ impl AgentMetrics {
             collect_duration,
             per_source,
             push,
-            report_backlog,
         };
         metrics.render();
         metrics
     }
 
-    /// The counters the push task moves.
-    pub fn push_counters(&self) -> PushCounters {
-        self.push.clone()
-    }
-
-    /// Reports waiting for the collector, shown from the next cycle on.
-    pub fn set_report_backlog(&self, reports: usize) {
-        self.report_backlog.set(reports as i64);
+    /// The series the push task to `collector` (a redacted URL) moves,
+    /// present from the start.
+    pub fn push_counters(&self, collector: &str) -> PushCounters {
+        let labels = [collector];
+        PushCounters {
+            sent: self.push.sent.with_label_values(&labels),
+            failed: self.push.failed.with_label_values(&labels),
+            dropped_full: self.push.dropped_full.with_label_values(&labels),
+            dropped_refused: self.push.dropped_refused.with_label_values(&labels),
+            backlog: self.push.backlog.with_label_values(&labels),
+        }
     }
 
     /// Records one cycle: the host's series, its duration and which sources failed.

@@ -7,18 +7,21 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use brokerwatch_common::{codec, Report, Secret};
-use prometheus::IntCounter;
+use brokerwatch_common::config::redact_url;
+use brokerwatch_common::{codec, Secret};
+use prometheus::{IntCounter, IntGauge};
 
-use crate::config::CollectorTls;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-/// The newest reports not yet accepted by the collector.
+/// The newest reports not yet accepted by the collector, each numbered so
+/// that a send that finishes after the full buffer dropped its report does
+/// not remove the next one, unsent.
 #[derive(Debug)]
 struct ReportBuffer {
-    queue: VecDeque<Vec<u8>>,
+    queue: VecDeque<(u64, Vec<u8>)>,
     capacity: usize,
+    next: u64,
 }
 
 impl ReportBuffer {
@@ -26,6 +29,7 @@ impl ReportBuffer {
         ReportBuffer {
             queue: VecDeque::new(),
             capacity: capacity.max(1),
+            next: 0,
         }
     }
 
@@ -36,16 +40,20 @@ impl ReportBuffer {
             self.queue.pop_front();
             dropped += 1;
         }
-        self.queue.push_back(body);
+        self.queue.push_back((self.next, body));
+        self.next += 1;
         dropped
     }
 
-    fn oldest(&self) -> Option<&Vec<u8>> {
+    fn oldest(&self) -> Option<&(u64, Vec<u8>)> {
         self.queue.front()
     }
 
-    fn remove_oldest(&mut self) {
-        self.queue.pop_front();
+    /// Removes report `number` if it is still the oldest.
+    fn remove(&mut self, number: u64) {
+        if self.queue.front().is_some_and(|(n, _)| *n == number) {
+            self.queue.pop_front();
+        }
     }
 
     fn len(&self) -> usize {
@@ -60,6 +68,8 @@ pub struct PushCounters {
     pub failed: IntCounter,
     pub dropped_full: IntCounter,
     pub dropped_refused: IntCounter,
+    /// Reports buffered for this collector.
+    pub backlog: IntGauge,
 }
 
 /// The buffer and the wake-up the main loop and the push task share.
@@ -83,10 +93,24 @@ impl Outbox {
         self.buffer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn queue(&self, report: &Report) {
-        let dropped = self.lock().push(codec::encode(report));
+    /// Queues an encoded report ([`codec::encode`]).
+    pub fn queue(&self, body: Vec<u8>) {
+        let (dropped, backlog) = {
+            let mut buffer = self.lock();
+            (buffer.push(body), buffer.len())
+        };
         self.counters.dropped_full.inc_by(dropped);
+        self.counters.backlog.set(backlog as i64);
         self.ready.notify_one();
+    }
+
+    fn remove(&self, number: u64) {
+        let backlog = {
+            let mut buffer = self.lock();
+            buffer.remove(number);
+            buffer.len()
+        };
+        self.counters.backlog.set(backlog as i64);
     }
 
     /// Reports waiting for the collector.
@@ -99,8 +123,7 @@ impl Outbox {
 pub struct Destination {
     pub url: String,
     pub token: Option<Secret>,
-    pub timeout: Duration,
-    pub tls: CollectorTls,
+    pub client: reqwest::Client,
 }
 
 /// Sends buffered reports, oldest first, forever.
@@ -108,19 +131,13 @@ pub async fn push_forever(destination: Destination, outbox: Outbox) {
     const FIRST_RETRY: Duration = Duration::from_secs(1);
     const LAST_RETRY: Duration = Duration::from_secs(60);
     let endpoint = format!("{}/api/v1/reports", destination.url.trim_end_matches('/'));
-    let client = match destination.tls.client(destination.timeout) {
-        Ok(client) => client,
-        Err(e) => {
-            warn!(
-                "cannot build the HTTP client for the collector: {e}; reports stay in the buffer"
-            );
-            return;
-        }
-    };
+    // What logs name: no credentials, no query.
+    let shown = redact_url(&destination.url);
+    let client = &destination.client;
     let mut retry = FIRST_RETRY;
     let mut failing = false;
     loop {
-        let Some(body) = outbox.lock().oldest().cloned() else {
+        let Some((number, body)) = outbox.lock().oldest().cloned() else {
             outbox.ready.notified().await;
             continue;
         };
@@ -134,10 +151,10 @@ pub async fn push_forever(destination: Destination, outbox: Outbox) {
         }
         match request.send().await {
             Ok(response) if response.status().is_success() => {
-                outbox.lock().remove_oldest();
+                outbox.remove(number);
                 outbox.counters.sent.inc();
                 if failing {
-                    info!(collector = %destination.url, backlog = outbox.backlog(), "collector reachable again; sending the buffered reports");
+                    info!(collector = %shown, backlog = outbox.backlog(), "collector reachable again; sending the buffered reports");
                 }
                 failing = false;
                 retry = FIRST_RETRY;
@@ -149,18 +166,18 @@ pub async fn push_forever(destination: Destination, outbox: Outbox) {
                 // (token, schema, size): keeping it would stall every later one.
                 let status = response.status();
                 let why = response.text().await.unwrap_or_default();
-                outbox.lock().remove_oldest();
+                outbox.remove(number);
                 outbox.counters.dropped_refused.inc();
-                warn!(collector = %destination.url, %status, "the collector refused a report: {}", why.trim());
+                warn!(collector = %shown, %status, "the collector refused a report: {}", why.trim());
             }
             outcome => {
                 outbox.counters.failed.inc();
                 if !failing {
                     let why = match outcome {
                         Ok(response) => format!("it answered {}", response.status()),
-                        Err(e) => e.to_string(),
+                        Err(e) => e.without_url().to_string(),
                     };
-                    warn!(collector = %destination.url, "cannot send reports to {endpoint}: {why}; buffering the newest and retrying with backoff");
+                    warn!(collector = %shown, "cannot send reports to {}: {why}; buffering the newest and retrying with backoff", redact_url(&endpoint));
                 }
                 failing = true;
                 tokio::time::sleep(retry).await;
@@ -182,8 +199,21 @@ mod tests {
         }
         assert_eq!(buffer.push(vec![3]), 1);
         assert_eq!(buffer.len(), 3);
-        assert_eq!(buffer.oldest(), Some(&vec![1]));
-        buffer.remove_oldest();
-        assert_eq!(buffer.oldest(), Some(&vec![2]));
+        assert_eq!(buffer.oldest(), Some(&(1, vec![1])));
+        buffer.remove(1);
+        assert_eq!(buffer.oldest(), Some(&(2, vec![2])));
+    }
+
+    #[test]
+    fn a_report_dropped_while_it_was_being_sent_takes_no_other_with_it() {
+        let mut buffer = ReportBuffer::new(2);
+        buffer.push(vec![0]);
+        buffer.push(vec![1]);
+        let (sending, _) = buffer.oldest().cloned().unwrap();
+        // The next interval's report arrives while the send is in flight.
+        assert_eq!(buffer.push(vec![2]), 1);
+        buffer.remove(sending);
+        assert_eq!(buffer.len(), 2);
+        assert_eq!(buffer.oldest(), Some(&(1, vec![1])));
     }
 }

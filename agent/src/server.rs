@@ -11,8 +11,10 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use brokerwatch_common::config::redact_url;
+use brokerwatch_common::daemon::Supervisor;
 use brokerwatch_common::outage::Outage;
-use brokerwatch_common::{Report, SCHEMA_VERSION};
+use brokerwatch_common::{codec, Report, SCHEMA_VERSION};
 use tokio::time::MissedTickBehavior;
 use tracing::{info, warn};
 
@@ -28,6 +30,7 @@ const SHUTDOWN_DELIVERY: Duration = Duration::from_secs(5);
 struct Shared {
     metrics: AgentMetrics,
     latest_report: Arc<Mutex<Option<Report>>>,
+    supervisor: Supervisor,
 }
 
 /// Binds the listener, then collects and serves until `shutdown` completes.
@@ -39,41 +42,66 @@ pub async fn run(
     let scheme = config.web.scheme();
     info!(broker_id = config.broker_id, interval = %humantime::format_duration(config.interval), "serving {scheme}://{local}/metrics");
     let host = Host::from_config(&config);
+    let supervisor = Supervisor::default();
     let shared = Shared {
         metrics: AgentMetrics::new(config.broker_id, &host.names()),
         latest_report: Arc::new(Mutex::new(None)),
+        supervisor: supervisor.clone(),
     };
-    let outbox = config.collector.as_ref().map(|url| {
-        let outbox = Outbox::new(config.report_buffer, shared.metrics.push_counters());
-        let destination = Destination {
-            url: url.clone(),
-            token: config.collector_token.clone(),
-            timeout: config.interval.max(Duration::from_secs(5)),
-            tls: config.collector_tls.clone(),
-        };
-        info!(collector = %url, buffer = config.report_buffer, token = destination.token.is_some(), "pushing reports");
-        tokio::spawn(push_forever(destination, outbox.clone()));
-        outbox
-    });
+    // One buffer and one task per collector: a pair's members each get
+    // every report, and one down delays nothing to the other.
+    let mut outboxes = Vec::new();
+    if !config.collectors.is_empty() {
+        let client = config
+            .collector_tls
+            .client(config.interval.max(Duration::from_secs(5)))
+            .map_err(|e| format!("cannot build the HTTP client for the collector: {e}"))?;
+        for url in &config.collectors {
+            let shown = redact_url(url);
+            let outbox = Outbox::new(config.report_buffer, shared.metrics.push_counters(&shown));
+            let destination = Destination {
+                url: url.clone(),
+                token: config.collector_token.clone(),
+                client: client.clone(),
+            };
+            info!(collector = %shown, buffer = config.report_buffer, token = destination.token.is_some(), "pushing reports");
+            supervisor.spawn("push", push_forever(destination, outbox.clone()));
+            outboxes.push(outbox);
+        }
+    }
     let web = config.web.clone();
-    let outbox_at_exit = outbox.clone();
-    let collecting = tokio::spawn(collect_forever(config, host, shared.clone(), outbox));
+    let outboxes_at_exit = outboxes.clone();
+    let (stop_collecting, collecting_stopped) = tokio::sync::oneshot::channel();
+    supervisor.spawn(
+        "collect",
+        collect_forever(config, host, shared.clone(), outboxes, collecting_stopped),
+    );
     let app = web.with_basic_auth(
         Router::new()
             .route("/metrics", get(metrics))
             .route("/api/v1/report", get(report))
+            .route("/healthz", get(healthz))
             .route("/", get(index))
             .with_state(shared),
     );
-    let served = web.serve(listener, app, shutdown).await;
-    collecting.abort();
-    if let Some(outbox) = &outbox_at_exit {
-        // Reports in flight or buffered get a last chance to reach the collector.
+    let failed = supervisor.failed();
+    let stop = async move {
+        tokio::select! {
+            () = shutdown => {}
+            () = failed => {}
+        }
+    };
+    let served = web.serve(listener, app, stop).await;
+    supervisor.stopping();
+    let _ = stop_collecting.send(());
+    if !outboxes_at_exit.is_empty() {
+        // Reports in flight or buffered get a last chance to reach the collectors.
+        let backlog = || outboxes_at_exit.iter().map(Outbox::backlog).sum::<usize>();
         let deadline = Instant::now() + SHUTDOWN_DELIVERY;
-        while outbox.backlog() > 0 && Instant::now() < deadline {
+        while backlog() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        match outbox.backlog() {
+        match backlog() {
             0 => info!("every report delivered; stopped"),
             left => warn!(
                 left,
@@ -82,16 +110,26 @@ pub async fn run(
             ),
         }
     }
-    served.map_err(|e| format!("serving {scheme}://{local}: {e}"))
+    served.map_err(|e| format!("serving {scheme}://{local}: {e}"))?;
+    supervisor.failure().map_or(Ok(()), Err)
 }
 
-async fn collect_forever(config: Config, mut host: Host, shared: Shared, outbox: Option<Outbox>) {
+async fn collect_forever(
+    config: Config,
+    mut host: Host,
+    shared: Shared,
+    outboxes: Vec<Outbox>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut failing: BTreeMap<&'static str, Outage> = BTreeMap::new();
     let mut previous_start: Option<Instant> = None;
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = &mut stop => return,
+        }
         let started = Instant::now();
         host.fetch().await;
         let cycle = host.collect(Instant::now());
@@ -129,9 +167,11 @@ async fn collect_forever(config: Config, mut host: Host, shared: Shared, outbox:
                 interval_seconds: started.duration_since(previous).as_secs_f64(),
                 host: cycle.report,
             };
-            if let Some(outbox) = &outbox {
-                outbox.queue(&report);
-                shared.metrics.set_report_backlog(outbox.backlog());
+            if !outboxes.is_empty() {
+                let body = codec::encode(&report);
+                for outbox in &outboxes {
+                    outbox.queue(body.clone());
+                }
             }
             *shared
                 .latest_report
@@ -165,6 +205,16 @@ async fn report(State(shared): State<Shared>) -> impl IntoResponse {
     }
 }
 
+async fn healthz(State(shared): State<Shared>) -> impl IntoResponse {
+    match shared.supervisor.failure() {
+        Some(failure) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("unhealthy: {failure}; the agent is stopping\n"),
+        ),
+        None => (axum::http::StatusCode::OK, "ok\n".to_owned()),
+    }
+}
+
 async fn index() -> &'static str {
-    "brokerwatch-agent\n\n/metrics         Prometheus metrics\n/api/v1/report   the latest interval report (JSON)\n"
+    "brokerwatch-agent\n\n/metrics         Prometheus metrics\n/api/v1/report   the latest interval report (JSON)\n/healthz         ok, or 503 naming the task that failed\n"
 }

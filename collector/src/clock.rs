@@ -17,3 +17,33 @@ pub fn unix_now() -> f64 {
     });
     wall + at.elapsed().as_secs_f64()
 }
+
+/// The latest time the collector deals in: the year 2200. A time past it
+/// (or before 1970) comes from a damaged file or a clock gone wrong.
+pub const LATEST_UNIX_SECONDS: f64 = 7.3e9;
+
+/// Unix seconds as a `SystemTime`, held to 1970..2200: formatting a time
+/// must never fail, whatever number a file or a peer supplied.
+pub fn system_time(seconds: f64) -> SystemTime {
+    let seconds = if seconds.is_nan() {
+        0.0
+    } else {
+        seconds.clamp(0.0, LATEST_UNIX_SECONDS)
+    };
+    UNIX_EPOCH + std::time::Duration::from_secs_f64(seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_number_is_a_time_within_range() {
+        let seconds = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+        assert_eq!(seconds(system_time(1.5e9)), 1.5e9);
+        assert_eq!(seconds(system_time(1e308)), LATEST_UNIX_SECONDS);
+        assert_eq!(seconds(system_time(f64::INFINITY)), LATEST_UNIX_SECONDS);
+        assert_eq!(seconds(system_time(-40.0)), 0.0);
+        assert_eq!(seconds(system_time(f64::NAN)), 0.0);
+    }
+}

@@ -57,7 +57,7 @@ pub fn load(path: &Path) -> Result<Persisted, String> {
 
 /// A time a state file can hold: from 1970 to the year 2200.
 fn sane_time(seconds: f64) -> bool {
-    (0.0..7.3e9).contains(&seconds)
+    (0.0..crate::clock::LATEST_UNIX_SECONDS).contains(&seconds)
 }
 
 /// Every time in the state is a time (a file edited by hand or damaged may

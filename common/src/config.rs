@@ -52,8 +52,31 @@ pub fn http_url(url: &str, what: &str, example: &str) -> Result<String, String> 
         Some(host) if !host.is_empty() && !host.starts_with('/') => {
             Ok(url.trim_end_matches('/').to_owned())
         }
-        _ => Err(format!("{url:?} is not a {what}; write it like {example}")),
+        _ => Err(format!(
+            "{:?} is not a {what}; write it like {example}",
+            redact_url(url)
+        )),
     }
+}
+
+/// A URL as it may appear in a log line or a label: without its user
+/// information (`user:password@`) or query string, either of which may hold
+/// a secret, and without a fragment.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let (userinfo, host) = match authority.rsplit_once('@') {
+        Some((_, host)) => ("***@", host),
+        None => ("", authority),
+    };
+    let path_end = tail.find(['?', '#']).unwrap_or(tail.len());
+    let (path, after) = tail.split_at(path_end);
+    let query = if after.starts_with('?') { "?***" } else { "" };
+    format!("{scheme}{userinfo}{host}{path}{query}")
 }
 
 /// The tokens of a token file: one per line, trimmed; blank lines and lines
@@ -119,6 +142,25 @@ pub fn from_toml<T: serde::de::DeserializeOwned>(text: &str, origin: &str) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_redacted_url_keeps_where_it_points_and_nothing_secret() {
+        for (url, shown) in [
+            (
+                "https://agent:s3cret@collector.example:9798/base?token=abc#x",
+                "https://***@collector.example:9798/base?***",
+            ),
+            (
+                "http://collector.example:9798",
+                "http://collector.example:9798",
+            ),
+            ("http://a@b@host/p", "http://***@host/p"),
+            ("http://host?key=1", "http://host?***"),
+            ("host:9798/x", "host:9798/x"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+    }
 
     #[test]
     fn toml_errors_are_one_line_with_the_line_number() {

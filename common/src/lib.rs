@@ -5,7 +5,6 @@
 
 pub mod codec;
 pub mod config;
-mod limits;
 pub mod outage;
 mod report;
 

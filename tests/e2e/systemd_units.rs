@@ -17,6 +17,7 @@ fn both_units_verify_cleanly_with_their_hardening() {
             "ProtectSystem=strict",
             "DynamicUser=yes",
             "SystemCallFilter=@system-service",
+            "LimitNOFILE=65536",
         ] {
             assert!(
                 text.lines().any(|l| l == directive),

@@ -259,6 +259,31 @@ pub fn start_tansu(port: u16) -> Daemon {
 /// The real Alertmanager on 127.0.0.1:`port`, with gossip off, routing
 /// everything at once to a webhook that hears firing and resolved notices.
 pub fn start_alertmanager(port: u16, webhook: &str) -> Daemon {
+    start_alertmanager_with(port, webhook, &["--cluster.listen-address=".to_owned()])
+}
+
+/// Two Alertmanagers gossiping on loopback, as a production pair runs: a
+/// notification goes out once, whichever of them got the alert. Returns
+/// them with their HTTP ports.
+pub fn start_alertmanager_pair(webhook: &str) -> [(Daemon, u16); 2] {
+    let ports = [free_port(), free_port()];
+    let gossip = [free_port(), free_port()];
+    let start = |i: usize| {
+        let flags = [
+            format!("--cluster.listen-address=127.0.0.1:{}", gossip[i]),
+            format!("--cluster.advertise-address=127.0.0.1:{}", gossip[i]),
+            format!("--cluster.peer=127.0.0.1:{}", gossip[1 - i]),
+            // The second waits this long for the first's notice to gossip
+            // over before sending its own (15 s by default).
+            "--cluster.peer-timeout=3s".to_owned(),
+            "--cluster.settle-timeout=5s".to_owned(),
+        ];
+        (start_alertmanager_with(ports[i], webhook, &flags), ports[i])
+    };
+    [start(0), start(1)]
+}
+
+fn start_alertmanager_with(port: u16, webhook: &str, cluster: &[String]) -> Daemon {
     let dir = tempfile::tempdir().expect("alertmanager dir");
     let config = dir.path().join("alertmanager.yml");
     std::fs::write(
@@ -269,15 +294,14 @@ pub fn start_alertmanager(port: u16, webhook: &str) -> Daemon {
         ),
     )
     .expect("write alertmanager config");
-    let mut daemon = Daemon::start(
-        &system_binary("prometheus-alertmanager"),
-        &[
-            &format!("--config.file={}", config.display()),
-            &format!("--storage.path={}", dir.path().join("data").display()),
-            &format!("--web.listen-address=127.0.0.1:{port}"),
-            "--cluster.listen-address=",
-        ],
-    );
+    let mut args = vec![
+        format!("--config.file={}", config.display()),
+        format!("--storage.path={}", dir.path().join("data").display()),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+    ];
+    args.extend_from_slice(cluster);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut daemon = Daemon::start(&system_binary("prometheus-alertmanager"), &args);
     get_when_ready(
         &format!("http://127.0.0.1:{port}/-/ready"),
         Duration::from_secs(20),

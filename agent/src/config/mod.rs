@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use brokerwatch_common::config::{bounded_duration, http_url, listen_address};
+use brokerwatch_common::config::{bounded_duration, http_url, listen_address, redact_url};
 use brokerwatch_common::web::WebConfig;
 use brokerwatch_common::{parse_duration, Secret};
 use serde::Deserialize;
@@ -28,7 +28,7 @@ struct FileConfig {
     broker_id: Option<i64>,
     listen: Option<String>,
     interval: Option<String>,
-    collector: Option<String>,
+    collector: Option<Collectors>,
     collector_token_file: Option<PathBuf>,
     collector_ca_file: Option<PathBuf>,
     collector_cert_file: Option<PathBuf>,
@@ -48,6 +48,23 @@ struct FileConfig {
     broker: BrokerSection,
     #[serde(default)]
     page_cache: PageCacheSection,
+}
+
+/// `collector = "https://a:9798"`, or a list for an active-active pair.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Collectors {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Collectors {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Collectors::One(url) => vec![url],
+            Collectors::Many(urls) => urls,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -97,7 +114,8 @@ pub struct Flags {
     pub broker_id: Option<i64>,
     pub listen: Option<String>,
     pub interval: Option<String>,
-    pub collector: Option<String>,
+    /// `--collector`, repeated for an active-active pair.
+    pub collector: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -105,7 +123,9 @@ pub struct Config {
     pub broker_id: i32,
     pub listen: SocketAddr,
     pub interval: Duration,
-    pub collector: Option<String>,
+    /// Where reports go: each collector of an active-active pair gets every
+    /// report, from a buffer of its own.
+    pub collectors: Vec<String>,
     /// The bearer token for the collector, from `collector_token_file` or
     /// the environment variable BROKERWATCH_COLLECTOR_TOKEN.
     pub collector_token: Option<Secret>,
@@ -177,7 +197,7 @@ impl CollectorTls {
 
 fn collector_tls(
     file: &FileConfig,
-    collector: Option<&str>,
+    collectors: &[String],
 ) -> Result<CollectorTls, (&'static str, String)> {
     let read = |key: &'static str, path: &PathBuf| {
         std::fs::read(path).map_err(|e| (key, format!("cannot read {} ({e})", path.display())))
@@ -213,7 +233,7 @@ fn collector_tls(
         identity_pem,
     };
     if tls.ca_pem.is_some() || tls.identity_pem.is_some() {
-        if collector.is_some_and(|url| url.starts_with("http://")) {
+        if collectors.iter().any(|url| url.starts_with("http://")) {
             return Err((
                 "collector",
                 "is http:// but TLS files are set; write https://".into(),
@@ -233,15 +253,36 @@ fn collector_tls(
     Ok(tls)
 }
 
+/// The collectors to push to: the flags' if any, else the file's; each a
+/// URL, none twice.
+fn collectors(flags: &[String], file: Option<Collectors>) -> Result<Vec<String>, String> {
+    let listed = if flags.is_empty() {
+        file.map(Collectors::into_vec).unwrap_or_default()
+    } else {
+        flags.to_vec()
+    };
+    let mut urls: Vec<String> = Vec::new();
+    for url in listed.iter().filter(|url| !url.is_empty()) {
+        let url = http_url(url, "collector URL", "http://collector.example:9798")?;
+        if urls.contains(&url) {
+            return Err(format!(
+                "{} is listed twice; list each collector of a pair once",
+                redact_url(&url)
+            ));
+        }
+        urls.push(url);
+    }
+    Ok(urls)
+}
+
 /// Validates a config text; `origin` names it in errors.
 pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, String> {
-    let file: FileConfig = brokerwatch_common::from_toml(text, origin)?;
+    let mut file: FileConfig = brokerwatch_common::from_toml(text, origin)?;
     let fail = |key: &str, problem: String| format!("{origin}: {key}: {problem}");
-    let collector_tls = collector_tls(
-        &file,
-        flags.collector.as_deref().or(file.collector.as_deref()),
-    )
-    .map_err(|(key, problem)| fail(key, problem))?;
+    let collectors =
+        collectors(&flags.collector, file.collector.take()).map_err(|e| fail("collector", e))?;
+    let collector_tls =
+        collector_tls(&file, &collectors).map_err(|(key, problem)| fail(key, problem))?;
 
     let broker_id = flags.broker_id.or(file.broker_id).ok_or_else(|| {
         fail(
@@ -272,18 +313,6 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
             bounded_duration(&text, MIN_INTERVAL, MAX_INTERVAL).map_err(|e| fail("interval", e))?
         }
     };
-
-    let collector = flags
-        .collector
-        .clone()
-        .or(file.collector)
-        .filter(|url| !url.is_empty());
-    let collector = collector
-        .map(|url| {
-            http_url(&url, "collector URL", "http://collector.example:9798")
-                .map_err(|e| fail("collector", e))
-        })
-        .transpose()?;
 
     let collector_token = match &file.collector_token_file {
         Some(path) => {
@@ -427,7 +456,7 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
         broker_id,
         listen,
         interval,
-        collector,
+        collectors,
         collector_token,
         collector_tls,
         web,

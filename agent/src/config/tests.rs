@@ -19,7 +19,7 @@ fn defaults_need_only_a_broker_id() {
     assert_eq!(config.broker_id, 1);
     assert_eq!(config.listen, "0.0.0.0:9797".parse().unwrap());
     assert_eq!(config.interval, Duration::from_secs(10));
-    assert_eq!(config.collector, None);
+    assert!(config.collectors.is_empty());
     assert_eq!(config.paths.proc, PathBuf::from("/proc"));
     assert!(!config.disk_filter.accepts("sda1") && config.disk_filter.accepts("sda"));
     assert!(config.network_filter.accepts("lo"));
@@ -130,10 +130,10 @@ fn flags_win_over_the_file() {
         broker_id: Some(4),
         listen: Some("127.0.0.1:0".into()),
         interval: Some("250ms".into()),
-        collector: Some("https://collector:9798".into()),
+        collector: vec!["https://collector:9798".into()],
     };
     let config = from_toml(
-        "broker_id = 2\nlisten = \"0.0.0.0:1\"\ninterval = \"1m\"\n",
+        "broker_id = 2\nlisten = \"0.0.0.0:1\"\ninterval = \"1m\"\ncollector = [\"http://a:1\", \"http://b:1\"]\n",
         "f",
         &flags,
     )
@@ -141,7 +141,29 @@ fn flags_win_over_the_file() {
     assert_eq!(config.broker_id, 4);
     assert_eq!(config.listen.to_string(), "127.0.0.1:0");
     assert_eq!(config.interval, Duration::from_millis(250));
-    assert_eq!(config.collector.as_deref(), Some("https://collector:9798"));
+    assert_eq!(config.collectors, ["https://collector:9798"]);
+}
+
+#[test]
+fn an_active_active_pair_is_a_list_of_collectors_each_once() {
+    let load = |text: &str| from_toml(text, "f", &Flags::default());
+    let pair =
+        load("broker_id = 1\ncollector = [\"http://a:9798\", \"http://b:9798/\"]\n").unwrap();
+    assert_eq!(pair.collectors, ["http://a:9798", "http://b:9798"]);
+    let one = load("broker_id = 1\ncollector = \"http://a:9798\"\n").unwrap();
+    assert_eq!(one.collectors, ["http://a:9798"]);
+    let twice =
+        load("broker_id = 1\ncollector = [\"http://u:pw@a:9798\", \"http://u:pw@a:9798/\"]\n")
+            .unwrap_err();
+    assert_eq!(
+        twice,
+        "f: collector: http://***@a:9798 is listed twice; list each collector of a pair once"
+    );
+    let bad = load("broker_id = 1\ncollector = [\"http://a:9798\", \"b:9798\"]\n").unwrap_err();
+    assert!(
+        bad.starts_with("f: collector: \"b:9798\" is not a collector URL"),
+        "{bad}"
+    );
 }
 
 #[test]

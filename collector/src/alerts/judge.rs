@@ -91,8 +91,5 @@ pub fn age(seconds: f64) -> String {
 
 /// An instant as operators read it in an annotation.
 pub fn timestamp(seconds: f64) -> String {
-    humantime::format_rfc3339_seconds(
-        std::time::UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0)),
-    )
-    .to_string()
+    humantime::format_rfc3339_seconds(crate::clock::system_time(seconds)).to_string()
 }

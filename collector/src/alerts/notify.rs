@@ -17,8 +17,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
+use brokerwatch_common::daemon::Supervisor;
 use prometheus::IntCounterVec;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -40,8 +41,7 @@ pub struct PostableAlert {
 }
 
 pub fn rfc3339(seconds: f64) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0)))
-        .to_string()
+    humantime::format_rfc3339_millis(crate::clock::system_time(seconds)).to_string()
 }
 
 /// The alerts to send at `now`: firing and resolved ones (pending ones are
@@ -98,18 +98,17 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    pub fn start(urls: &[String], delivery: Delivery) -> Notifier {
+    /// One delivery task per Alertmanager, watched by `supervisor`.
+    pub fn start(urls: &[String], delivery: Delivery, supervisor: &Supervisor) -> Notifier {
         let (current, _) = watch::channel(Arc::new(AlertSet::default()));
         let mut delivered = Vec::new();
         for url in urls {
             let (took, receiver) = watch::channel(0);
             delivered.push(receiver);
-            tokio::spawn(deliver_forever(
-                url.clone(),
-                current.subscribe(),
-                took,
-                delivery.clone(),
-            ));
+            supervisor.spawn(
+                "Alertmanager delivery",
+                deliver_forever(url.clone(), current.subscribe(), took, delivery.clone()),
+            );
         }
         Notifier { current, delivered }
     }
@@ -175,6 +174,8 @@ async fn deliver_forever(
     const FIRST_RETRY: Duration = Duration::from_millis(500);
     const LAST_RETRY: Duration = Duration::from_secs(30);
     let endpoint = format!("{url}/api/v2/alerts");
+    // What logs and labels name: no credentials, no query.
+    let url = brokerwatch_common::config::redact_url(&url);
     let mut retry = FIRST_RETRY;
     let mut failing = false;
     // Alerts this Alertmanager last took as firing, by labels.
@@ -228,7 +229,7 @@ async fn deliver_forever(
             Err(e) => {
                 delivery.posts.with_label_values(&[&url, "error"]).inc();
                 if !failing {
-                    warn!(alertmanager = %url, "cannot deliver alerts to {endpoint}: {e}; retrying with backoff, alerts are kept meanwhile");
+                    warn!(alertmanager = %url, "cannot deliver alerts to {url}/api/v2/alerts: {}; retrying with backoff, alerts are kept meanwhile", e.without_url());
                 }
                 failing = true;
                 tokio::time::sleep(retry).await;
@@ -241,6 +242,14 @@ async fn deliver_forever(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_out_of_any_range_is_still_formatted() {
+        assert_eq!(rfc3339(1.5e9), "2017-07-14T02:40:00.000Z");
+        assert!(rfc3339(1e308).starts_with("2201-"), "{}", rfc3339(1e308));
+        assert_eq!(rfc3339(-40.0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(f64::NAN), "1970-01-01T00:00:00.000Z");
+    }
 
     fn alert(phase: Phase, starts_at: Option<f64>, ends_at: Option<f64>) -> Alert {
         Alert {

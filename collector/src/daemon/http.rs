@@ -121,12 +121,17 @@ async fn metrics_text(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
 }
 
 async fn healthz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
-    if shared.state_write_failing.load(Ordering::Relaxed) {
+    if let Some(failure) = shared.supervisor.failure() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unhealthy: {failure}; the collector is stopping\n"),
+        )
+    } else if shared.state_write_failing.load(Ordering::Relaxed) {
         (
             StatusCode::OK,
-            "ok, but the state file cannot be written: see the log\n",
+            "ok, but the state file cannot be written: see the log\n".to_owned(),
         )
     } else {
-        (StatusCode::OK, "ok\n")
+        (StatusCode::OK, "ok\n".to_owned())
     }
 }

@@ -29,11 +29,14 @@ use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 use tracing::{error, info, warn};
 
+use brokerwatch_common::daemon::Supervisor;
+
 use crate::alerts::notify::{Delivery, Notifier};
 use crate::alerts::state::AlertBook;
 use crate::clock::unix_now;
 use crate::config::Config;
 use crate::kafka::checks::{self, ClusterState};
+use crate::kafka::Kafka;
 use crate::metrics::CollectorMetrics;
 use crate::persist::{self, Persisted};
 use crate::store::Store;
@@ -56,6 +59,7 @@ pub struct Shared {
     restored: AlertBook,
     metrics: CollectorMetrics,
     state_write_failing: Arc<AtomicBool>,
+    supervisor: Supervisor,
 }
 
 /// Binds, restores the state, and runs until `shutdown` completes; the state
@@ -72,10 +76,12 @@ pub async fn run(
         Persisted::default()
     });
     let firing = state.alerts.firing().count();
+    let at_start = state.clone();
     let scheme = config.web.scheme();
     info!(cluster = %config.cluster, state = %state_path.display(), firing, "serving {scheme}://{local} (reports at /api/v1/reports)");
 
     let metrics = CollectorMetrics::new(&config.cluster);
+    let supervisor = Supervisor::default();
     let client = reqwest::Client::builder()
         .timeout(config.alertmanager_timeout)
         .build()
@@ -89,6 +95,7 @@ pub async fn run(
             posts: metrics.alertmanager_posts.clone(),
             dropped: metrics.alertmanager_dropped.clone(),
         },
+        &supervisor,
     );
     notifier.publish(&state.alerts);
     let notifier = Arc::new(notifier);
@@ -98,22 +105,26 @@ pub async fn run(
         ..ClusterState::default()
     };
     let (cluster_tx, cluster_rx) = watch::channel(Arc::new(known.clone()));
-    if let Some(kafka) = config.kafka.clone() {
+    if let Some(settings) = &config.kafka {
+        // A client that cannot be made is a config error, said at start.
+        let kafka = Kafka::new(settings.properties.clone(), settings.timeout)?;
         let checks = checks::checks(&config);
-        std::thread::Builder::new()
-            .name("kafka".into())
-            .spawn(move || poller::poll_forever(&kafka, checks, known, &cluster_tx))
-            .map_err(|e| format!("cannot start the Kafka thread: {e}"))?;
+        supervisor.spawn_thread("Kafka poller", move || {
+            poller::poll_forever(kafka, checks, known, &cluster_tx);
+        })?;
     }
     let (latest_tx, latest_rx) = watch::channel(None);
     let (persist_tx, persist_rx) = watch::channel(None);
     let state_write_failing = Arc::new(AtomicBool::new(false));
-    let persisting = tokio::spawn(persister::persist_forever(
-        state_path.clone(),
-        persist_rx,
-        metrics.clone(),
-        state_write_failing.clone(),
-    ));
+    let persisting = supervisor.spawn(
+        "state writer",
+        persister::persist_forever(
+            state_path.clone(),
+            persist_rx,
+            metrics.clone(),
+            state_write_failing.clone(),
+        ),
+    );
     let shared = Arc::new(Shared {
         config: config.clone(),
         intake: intake::Intake::new(
@@ -125,26 +136,41 @@ pub async fn run(
         restored: state.alerts.clone(),
         metrics: metrics.clone(),
         state_write_failing,
+        supervisor: supervisor.clone(),
     });
     let evaluator = Evaluator::new(config.clone(), state.alerts, unix_now());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-    let evaluating = tokio::spawn(evaluate_forever(
-        evaluator,
-        shared.clone(),
-        cluster_rx,
-        latest_tx,
-        persist_tx.clone(),
-        notifier.clone(),
-        stop_rx,
-    ));
-    let served = config
-        .web
-        .serve(listener, http::router(shared), shutdown)
-        .await;
+    let evaluating = supervisor.spawn(
+        "evaluation",
+        evaluate_forever(
+            evaluator,
+            shared.clone(),
+            cluster_rx,
+            latest_tx,
+            persist_tx.clone(),
+            notifier.clone(),
+            stop_rx,
+        ),
+    );
+    let failed = supervisor.failed();
+    let stop = async move {
+        tokio::select! {
+            () = shutdown => {}
+            () = failed => {}
+        }
+    };
+    let at_exit = shared.clone();
+    let served = config.web.serve(listener, http::router(shared), stop).await;
+    supervisor.stopping();
     let _ = stop_tx.send(());
+    // Without the evaluation's last word (it failed), the last state it
+    // published is what there is to keep.
     let last = match evaluating.await {
-        Ok(last) => last,
-        Err(e) => return Err(format!("the evaluation task failed: {e}")),
+        Ok(Some(last)) => last,
+        _ => persist_tx.borrow().clone().unwrap_or_else(|| Persisted {
+            last_report: at_exit.intake.lock().last_report.clone(),
+            ..at_start
+        }),
     };
     drop(persist_tx);
     let _ = persisting.await;
@@ -160,7 +186,8 @@ pub async fn run(
     } else {
         info!("state saved and alerts delivered; stopped");
     }
-    served.map_err(|e| format!("serving {scheme}://{local}: {e}"))
+    served.map_err(|e| format!("serving {scheme}://{local}: {e}"))?;
+    supervisor.failure().map_or(Ok(()), Err)
 }
 
 /// Evaluates every `evaluation_interval` until `stop`; returns the last

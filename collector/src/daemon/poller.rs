@@ -7,10 +7,9 @@ use std::time::Instant;
 
 use brokerwatch_common::outage::Outage;
 use tokio::sync::watch;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::clock::unix_now;
-use crate::config::KafkaConfig;
 use crate::kafka::checks::{Check, ClusterState};
 use crate::kafka::Kafka;
 
@@ -47,20 +46,11 @@ fn note(
 /// Runs `checks` forever, publishing to `publish`; `state` holds what is
 /// known at start (the brokers seen before a restart).
 pub fn poll_forever(
-    settings: &KafkaConfig,
+    mut kafka: Kafka,
     mut checks: Vec<Box<dyn Check>>,
     mut state: ClusterState,
     publish: &watch::Sender<Arc<ClusterState>>,
 ) {
-    let mut kafka = match Kafka::new(settings.properties.clone(), settings.timeout) {
-        Ok(kafka) => kafka,
-        Err(e) => {
-            error!("{e}; the collector goes on without the cluster's own state");
-            state.error = Some(e);
-            publish.send_replace(Arc::new(state));
-            return;
-        }
-    };
     let mut due: Vec<Instant> = vec![Instant::now(); checks.len()];
     let mut outage = Outage::default();
     loop {

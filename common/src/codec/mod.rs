@@ -9,6 +9,9 @@ use std::io::{Read, Write};
 use crate::config::quote_limited;
 use crate::{Report, SCHEMA_VERSION};
 
+mod limits;
+pub use limits::{MAX_ITEMS, MAX_NAME, MAX_RATE};
+
 /// The `Content-Encoding` of an encoded report.
 pub const CONTENT_ENCODING: &str = "gzip";
 
@@ -54,15 +57,6 @@ pub const REASONS: [&str; 10] = [
     "too_many_items",
     "too_many_brokers",
 ];
-
-/// The most items of one kind a report may hold (disks, interfaces, log
-/// dirs, the disks under one, quota users): what a broker host has, with
-/// room; a report beyond is refused, not kept.
-pub const MAX_ITEMS: usize = 256;
-/// The longest name in a report (a device, an interface, a log dir, a user).
-pub const MAX_NAME: usize = 255;
-/// The largest rate a report may give, per second (bytes, packets, requests).
-pub const MAX_RATE: f64 = 1e15;
 
 #[derive(serde::Deserialize)]
 struct Envelope {
@@ -159,7 +153,7 @@ pub fn decode(
             ),
         ));
     }
-    crate::limits::check(&report)?;
+    limits::check(&report)?;
     Ok(report)
 }
 

@@ -20,8 +20,16 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use serde::Deserialize;
 
+mod limit;
+
 /// How long in-flight requests may take to finish once shutdown begins.
 const GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's headers, counted from when
+/// the connection is ready for one: a connection idle (or slow) longer is closed.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Wrong credentials remembered, so that the same wrong header costs no
+/// second bcrypt.
+const REJECTED_CACHE: usize = 256;
 /// Credentials already checked: bcrypt is slow by design, and a scraper sends
 /// the same header every time.
 const VERIFIED_CACHE: usize = 64;
@@ -56,6 +64,9 @@ struct BasicAuth {
     /// user -> bcrypt hash
     users: BTreeMap<String, String>,
     verified: Mutex<HashSet<String>>,
+    rejected: Mutex<HashSet<String>>,
+    /// One bcrypt at a time.
+    checking: Mutex<()>,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -91,7 +102,7 @@ impl WebConfig {
             tls: tls.map(Arc::new),
             basic_auth: Arc::new(BasicAuth {
                 users: file.basic_auth_users,
-                verified: Mutex::default(),
+                ..BasicAuth::default()
             }),
         })
     }
@@ -143,19 +154,36 @@ impl WebConfig {
             stopping.graceful_shutdown(Some(GRACEFUL_SHUTDOWN));
         });
         let service = router.into_make_service();
+        let limit = limit::connection_limit();
+        // HTTP/1 only: no protocol sniffing before the header-read timeout
+        // starts, so a connection that sends nothing is cut like a slow one.
+        let configure = |builder: &mut hyper_util::server::conn::auto::Builder<_>| {
+            *builder = builder.clone().http1_only();
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+        };
         match &self.tls {
             Some(config) => {
                 let config = axum_server::tls_rustls::RustlsConfig::from_config(config.clone());
-                axum_server::from_tcp_rustls(listener, config)
-                    .handle(handle)
-                    .serve(service)
-                    .await
+                let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
+                    .handshake_timeout(HEADER_READ_TIMEOUT)
+                    .acceptor(limit::Limited::new(
+                        axum_server::accept::DefaultAcceptor,
+                        limit,
+                    ));
+                let mut server = axum_server::from_tcp(listener).acceptor(acceptor);
+                configure(server.http_builder());
+                server.handle(handle).serve(service).await
             }
             None => {
-                axum_server::from_tcp(listener)
-                    .handle(handle)
-                    .serve(service)
-                    .await
+                let mut server = axum_server::from_tcp(listener).acceptor(limit::Limited::new(
+                    axum_server::accept::DefaultAcceptor,
+                    limit,
+                ));
+                configure(server.http_builder());
+                server.handle(handle).serve(service).await
             }
         }
     }
@@ -226,7 +254,7 @@ fn server_config(tls: &TlsServerConfig) -> Result<ServerConfig, String> {
     let mut config = builder.with_single_cert(certs, key).map_err(|e| {
         format!("tls_server_config: the certificate and key do not go together ({e})")
     })?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }
 
@@ -258,8 +286,16 @@ async fn check_basic_auth(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    if given.as_deref().is_some_and(|header| auth.accepts(header)) {
-        return next.run(request).await;
+    if let Some(header) = given {
+        // bcrypt is slow by design: on a blocking thread, one at a time,
+        // so wrong passwords cost one core at most, never the async workers.
+        let checking = auth.clone();
+        let accepted = tokio::task::spawn_blocking(move || checking.accepts(&header))
+            .await
+            .unwrap_or(false);
+        if accepted {
+            return next.run(request).await;
+        }
     }
     (
         StatusCode::UNAUTHORIZED,
@@ -271,9 +307,16 @@ async fn check_basic_auth(
 
 impl BasicAuth {
     fn accepts(&self, header: &str) -> bool {
-        let verified = || self.verified.lock().unwrap_or_else(PoisonError::into_inner);
-        if verified().contains(header) {
+        let lock = |set: &Mutex<HashSet<String>>| {
+            set.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(header)
+        };
+        if lock(&self.verified) {
             return true;
+        }
+        if lock(&self.rejected) {
+            return false;
         }
         let Some(decoded) = header
             .strip_prefix("Basic ")
@@ -289,17 +332,22 @@ impl BasicAuth {
         let Some((user, password)) = decoded.split_once(':') else {
             return false;
         };
-        let ok = self
-            .users
-            .get(user)
-            .is_some_and(|hash| bcrypt::verify(password, hash).unwrap_or(false));
-        if ok {
-            let mut cache = verified();
-            if cache.len() >= VERIFIED_CACHE {
-                cache.clear();
-            }
-            cache.insert(header.to_owned());
+        let ok = {
+            let _one_at_a_time = self.checking.lock().unwrap_or_else(PoisonError::into_inner);
+            self.users
+                .get(user)
+                .is_some_and(|hash| bcrypt::verify(password, hash).unwrap_or(false))
+        };
+        let (cache, bound) = if ok {
+            (&self.verified, VERIFIED_CACHE)
+        } else {
+            (&self.rejected, REJECTED_CACHE)
+        };
+        let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= bound {
+            cache.clear();
         }
+        cache.insert(header.to_owned());
         ok
     }
 }
@@ -314,7 +362,7 @@ mod tests {
                 .iter()
                 .map(|(u, p)| ((*u).to_owned(), bcrypt::hash(p, 4).unwrap()))
                 .collect(),
-            verified: Mutex::default(),
+            ..BasicAuth::default()
         }
     }
 
@@ -331,6 +379,10 @@ mod tests {
         assert!(auth.accepts(&basic("prometheus", "scrape-me")));
         assert!(auth.accepts(&basic("prometheus", "scrape-me")), "cached");
         assert!(!auth.accepts(&basic("prometheus", "wrong")));
+        assert!(
+            !auth.accepts(&basic("prometheus", "wrong")),
+            "remembered as wrong"
+        );
         assert!(!auth.accepts(&basic("grafana", "scrape-me")));
         assert!(!auth.accepts("Bearer scrape-me"));
         assert!(!auth.accepts("Basic !!!not-base64"));

@@ -4,8 +4,17 @@
 //! breaks, so that one bad agent (or one holding a token and ill will)
 //! cannot skew every broker's share or make the collector keep without end.
 
-use crate::codec::{Rejection, MAX_ITEMS, MAX_NAME, MAX_RATE};
+use super::Rejection;
 use crate::{BrokerMetricsReport, HostReport, Report};
+
+/// The most items of one kind a report may hold (disks, interfaces, log
+/// dirs, the disks under one, quota users): what a broker host has, with
+/// room; a report beyond is refused, not kept.
+pub const MAX_ITEMS: usize = 256;
+/// The longest name in a report (a device, an interface, a log dir, a user).
+pub const MAX_NAME: usize = 255;
+/// The largest rate a report may give, per second (bytes, packets, requests).
+pub const MAX_RATE: f64 = 1e15;
 
 /// A number as an operator reads it: `-0.5`, `1e308`.
 fn shown(value: f64) -> String {
