@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod host;
+pub mod identity;
 pub mod metrics;
 pub mod push;
 pub mod server;

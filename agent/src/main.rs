@@ -18,7 +18,8 @@ struct Cli {
     /// Collection interval, e.g. 10s [default: 10s].
     #[arg(long, value_name = "DURATION")]
     interval: Option<String>,
-    /// This host's Kafka broker.id.
+    /// This host's Kafka broker.id [default: the running broker's, from its
+    /// server.properties or meta.properties].
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     broker_id: Option<i64>,
     /// Collector URL to report to; repeat it for each collector of an
@@ -71,8 +72,9 @@ fn main() -> ExitCode {
     };
     if cli.check_config {
         println!(
-            "config OK: broker_id={} listen={} interval={}",
+            "config OK: broker_id={} ({}) listen={} interval={}",
             config.broker_id,
+            config.broker_id_from,
             config.listen,
             humantime::format_duration(config.interval)
         );

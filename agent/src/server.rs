@@ -40,7 +40,7 @@ pub async fn run(
 ) -> Result<(), String> {
     let (listener, local) = brokerwatch_common::daemon::bind(config.listen).await?;
     let scheme = config.web.scheme();
-    info!(broker_id = config.broker_id, interval = %humantime::format_duration(config.interval), "serving {scheme}://{local}/metrics");
+    info!(broker_id = config.broker_id, from = %config.broker_id_from, interval = %humantime::format_duration(config.interval), "serving {scheme}://{local}/metrics");
     let host = Host::from_config(&config);
     let supervisor = Supervisor::default();
     let shared = Shared {

@@ -11,6 +11,7 @@ use brokerwatch_common::web::WebConfig;
 use brokerwatch_common::{parse_duration, Secret};
 use serde::Deserialize;
 
+use crate::identity::{self, Found};
 use crate::sources::broker_metrics::Endpoint;
 use crate::sources::logdirs::LogDirLocations;
 pub use crate::sources::pagecache::PageCacheScope;
@@ -121,6 +122,9 @@ pub struct Flags {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub broker_id: i32,
+    /// Where the broker id came from: a flag, the config, or the running
+    /// broker's files.
+    pub broker_id_from: String,
     pub listen: SocketAddr,
     pub interval: Duration,
     /// Where reports go: each collector of an active-active pair gets every
@@ -284,21 +288,26 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
     let collector_tls =
         collector_tls(&file, &collectors).map_err(|(key, problem)| fail(key, problem))?;
 
-    let broker_id = flags.broker_id.or(file.broker_id).ok_or_else(|| {
-        fail(
-            "broker_id",
-            "not set; pass --broker-id N or set broker_id to this host's Kafka broker.id".into(),
-        )
-    })?;
-    let broker_id = i32::try_from(broker_id)
-        .ok()
-        .filter(|id| *id >= 0)
-        .ok_or_else(|| {
-            fail(
-                "broker_id",
-                format!("{broker_id} is not a Kafka broker id (0 to 2147483647)"),
-            )
-        })?;
+    let given_id = flags
+        .broker_id
+        .map(|id| (id, "--broker-id"))
+        .or(file.broker_id.map(|id| (id, "broker_id in the config")))
+        .map(|(id, from)| {
+            i32::try_from(id)
+                .ok()
+                .filter(|id| *id >= 0)
+                .map(|id| Found {
+                    id,
+                    from: from.to_owned(),
+                })
+                .ok_or_else(|| {
+                    fail(
+                        "broker_id",
+                        format!("{id} is not a Kafka broker id (0 to 2147483647)"),
+                    )
+                })
+        })
+        .transpose()?;
 
     let listen_text = flags
         .listen
@@ -452,8 +461,21 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
             PageCacheScope::Host
         });
 
+    let log_dirs = LogDirLocations {
+        server_properties: file.log_dirs.server_properties,
+        log_dirs: file.log_dirs.dirs,
+    };
+    let broker = broker_enabled
+        .then(|| BrokerFinder::new(file.broker.pid_file, file.broker.command_pattern));
+    let broker_id = match given_id {
+        Some(given) => given,
+        None => identity::discover(&paths.proc, broker.as_ref(), &log_dirs)
+            .map_err(|e| fail("broker_id", e))?,
+    };
+
     Ok(Config {
-        broker_id,
+        broker_id: broker_id.id,
+        broker_id_from: broker_id.from,
         listen,
         interval,
         collectors,
@@ -464,12 +486,8 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
         paths,
         disk_filter,
         network_filter,
-        log_dirs: LogDirLocations {
-            server_properties: file.log_dirs.server_properties,
-            log_dirs: file.log_dirs.dirs,
-        },
-        broker: broker_enabled
-            .then(|| BrokerFinder::new(file.broker.pid_file, file.broker.command_pattern)),
+        log_dirs,
+        broker,
         broker_metrics,
         broker_metrics_timeout,
         assumed_link_speed_bytes,

@@ -170,8 +170,12 @@ fn an_active_active_pair_is_a_list_of_collectors_each_once() {
 fn every_bad_value_gets_one_line_naming_the_key() {
     let cases = [
         (
-            "",
-            "config agent.toml: broker_id: not set; pass --broker-id N",
+            "proc_path = \"/nonexistent\"",
+            "config agent.toml: broker_id: not set, and no running broker (a process with kafka.Kafka in its command line) to read it from; pass --broker-id N",
+        ),
+        (
+            "[broker]\nenabled = false",
+            "config agent.toml: broker_id: not set, and with [broker] enabled = false there is no broker process",
         ),
         (
             "broker_id = -3",

@@ -3,8 +3,8 @@
 //! ```text
 //! intake (HTTP) ─▶ store ─┐
 //! poller (Kafka checks) ──┴▶ evaluator ─▶ latest evaluation ─▶ HTTP API, /metrics
-//!                            (alert book)  ├▶ notifiers ─▶ Alertmanager(s)
-//!                                          └▶ persister ─▶ state.json
+//!                            (alert book)  └▶ persister ─▶ state.json
+//!                                                 └▶ (once written, or 1 s) notifiers ─▶ Alertmanager(s)
 //! ```
 //!
 //! The store has its own lock, taken by intake for an insert and by the
@@ -115,15 +115,21 @@ pub async fn run(
     }
     let (latest_tx, latest_rx) = watch::channel(None);
     let (persist_tx, persist_rx) = watch::channel(None);
+    let (written_tx, written_rx) = watch::channel(0);
     let state_write_failing = Arc::new(AtomicBool::new(false));
     let persisting = supervisor.spawn(
         "state writer",
         persister::persist_forever(
             state_path.clone(),
             persist_rx,
+            written_tx,
             metrics.clone(),
             state_write_failing.clone(),
         ),
+    );
+    let publishing = supervisor.spawn(
+        "alert publisher",
+        persister::publish_when_written(persist_tx.subscribe(), written_rx, notifier.clone()),
     );
     let shared = Arc::new(Shared {
         config: config.clone(),
@@ -148,7 +154,6 @@ pub async fn run(
             cluster_rx,
             latest_tx,
             persist_tx.clone(),
-            notifier.clone(),
             stop_rx,
         ),
     );
@@ -167,13 +172,18 @@ pub async fn run(
     // published is what there is to keep.
     let last = match evaluating.await {
         Ok(Some(last)) => last,
-        _ => persist_tx.borrow().clone().unwrap_or_else(|| Persisted {
-            last_report: at_exit.intake.lock().last_report.clone(),
-            ..at_start
-        }),
+        _ => persist_tx
+            .borrow()
+            .clone()
+            .map(|(_, state)| state)
+            .unwrap_or_else(|| Persisted {
+                last_report: at_exit.intake.lock().last_report.clone(),
+                ..at_start
+            }),
     };
     drop(persist_tx);
     let _ = persisting.await;
+    let _ = publishing.await;
     // The newest state, written here and now: what did not reach an
     // Alertmanager is in it for the next start.
     if let Err(e) = persist::save(&state_path, &last) {
@@ -197,12 +207,12 @@ async fn evaluate_forever(
     shared: Arc<Shared>,
     cluster: watch::Receiver<Arc<ClusterState>>,
     latest: watch::Sender<Option<Arc<Evaluation>>>,
-    persist: watch::Sender<Option<Persisted>>,
-    notifier: Arc<Notifier>,
+    persist: watch::Sender<persister::Numbered>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) -> Persisted {
     let mut ticker = tokio::time::interval(shared.config.evaluation_interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut number = 0;
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -229,8 +239,8 @@ async fn evaluate_forever(
             .metrics
             .evaluation_duration
             .set(started.elapsed().as_secs_f64());
-        notifier.publish(&evaluation.alerts);
-        persist.send_replace(Some(persisted));
+        number += 1;
+        persist.send_replace(Some((number, persisted)));
         latest.send_replace(Some(Arc::new(evaluation)));
     }
 }

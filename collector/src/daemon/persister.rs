@@ -3,28 +3,43 @@
 //! (fsync and all) on a blocking thread, so a slow or full disk delays only
 //! the file, never intake, the API or the next evaluation. A failing write
 //! is said once, counted, shown on `/healthz`, and retried with the next state.
+//!
+//! The alerts go to the Alertmanagers once their state is on disk, so that
+//! an alert an Alertmanager saw firing is firing after a crash and restart
+//! too; a disk slower than [`WRITE_WAIT`] (or failing) delays them by that
+//! much at most.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use brokerwatch_common::outage::Outage;
 use tokio::sync::watch;
 use tracing::{error, info};
 
+use crate::alerts::notify::Notifier;
 use crate::metrics::CollectorMetrics;
 use crate::persist::{self, Persisted};
 
-/// Writes every state published on `states` until the sender is dropped.
+/// How long alerts wait for their state to be written.
+pub const WRITE_WAIT: Duration = Duration::from_secs(1);
+
+/// An evaluation's state, numbered in order.
+pub type Numbered = Option<(u64, Persisted)>;
+
+/// Writes every state published on `states` until the sender is dropped;
+/// `on_disk` says the number of the last one written.
 pub async fn persist_forever(
     path: PathBuf,
-    mut states: watch::Receiver<Option<Persisted>>,
+    mut states: watch::Receiver<Numbered>,
+    on_disk: watch::Sender<u64>,
     metrics: CollectorMetrics,
     failing: Arc<AtomicBool>,
 ) {
     let mut outage = Outage::default();
     while states.changed().await.is_ok() {
-        let Some(state) = states.borrow_and_update().clone() else {
+        let Some((number, state)) = states.borrow_and_update().clone() else {
             continue;
         };
         let at = path.clone();
@@ -33,6 +48,7 @@ pub async fn persist_forever(
             .unwrap_or_else(|e| Err(format!("state {}: the write failed ({e})", path.display())));
         match written {
             Ok(()) => {
+                on_disk.send_replace(number);
                 if outage.recovered() {
                     info!(state = %path.display(), "state file writable again");
                 }
@@ -48,5 +64,21 @@ pub async fn persist_forever(
             }
         }
         failing.store(outage.is_failing(), Ordering::Relaxed);
+    }
+}
+
+/// Hands each state's alerts to `notifier` once the state is written, or
+/// after [`WRITE_WAIT`]; until the sender of `states` is dropped.
+pub async fn publish_when_written(
+    mut states: watch::Receiver<Numbered>,
+    mut written: watch::Receiver<u64>,
+    notifier: Arc<Notifier>,
+) {
+    while states.changed().await.is_ok() {
+        let Some((number, state)) = states.borrow_and_update().clone() else {
+            continue;
+        };
+        let _ = tokio::time::timeout(WRITE_WAIT, written.wait_for(|w| *w >= number)).await;
+        notifier.publish(&state.alerts);
     }
 }
