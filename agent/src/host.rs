@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::sources::pagecache::{EbpfMethod, PageCacheSource};
-use crate::sources::pagecache_ebpf::PageCacheProbe;
+use crate::sources::pagecache_ebpf::{PageCacheProbe, ProbeError};
 use crate::sources::{
     broker_metrics, cpu, disk, filefd, logdirs, memory, netdev, process, tcp, Source, SourceError,
 };
@@ -45,15 +45,18 @@ pub fn registry(config: &Config, ebpf: EbpfMethod) -> Vec<Box<dyn Source>> {
     ]
 }
 
-/// The page-cache probe of `config`: attached when asked for, or why not
-/// (said once: the estimate method goes on without it).
-pub fn page_cache_probe(config: &Config) -> EbpfMethod {
+/// The page-cache probe of `config`: attached by `attach` when asked for, or
+/// why not (said once: the estimate method goes on without it).
+pub fn page_cache_probe(
+    config: &Config,
+    attach: impl FnOnce() -> Result<PageCacheProbe, ProbeError>,
+) -> EbpfMethod {
     let Some(scope) = config.page_cache_ebpf else {
         return EbpfMethod::Off;
     };
-    let probe = PageCacheProbe::attach();
-    // Loading parses the kernel's BTF (aya does, ~20 MiB, then frees it):
-    // hand those pages back rather than keep them for the daemon's life.
+    let probe = attach();
+    // Loading here parses the kernel's BTF (aya does, ~20 MiB, then frees
+    // it): hand those pages back rather than keep them for the daemon's life.
     crate::release_free_memory();
     match probe {
         Ok(probe) => {
@@ -85,9 +88,23 @@ impl Host {
         Host { sources }
     }
 
-    /// Every source of `config`, the page-cache probe attached if asked for.
+    /// Every source of `config`, the page-cache probe attached in this
+    /// process if asked for.
     pub fn from_config(config: &Config) -> Self {
-        Host::new(registry(config, page_cache_probe(config)))
+        Host::new(registry(
+            config,
+            page_cache_probe(config, PageCacheProbe::attach),
+        ))
+    }
+
+    /// [`Host::from_config`] with the probe loaded by a short-lived helper
+    /// process, so that the loader's peak memory is not the daemon's. Call
+    /// it before any thread starts (see [`PageCacheProbe::attach_apart`]).
+    pub fn from_config_apart(config: &Config) -> Self {
+        Host::new(registry(
+            config,
+            page_cache_probe(config, PageCacheProbe::attach_apart),
+        ))
     }
 
     /// The sources' names, as the `source` label gives them.

@@ -27,7 +27,7 @@ pub fn id_in_properties(text: &str) -> Option<i32> {
         .filter_map(|l| l.split_once(['=', ':']))
         .filter(|(key, _)| matches!(key.trim(), "node.id" | "broker.id"))
         .filter_map(|(_, value)| value.trim().parse::<i32>().ok())
-        .last()
+        .next_back()
         .filter(|id| *id >= 0)
 }
 
@@ -56,7 +56,7 @@ pub fn parse_command_line(args: &[String], pattern: &str) -> CommandLine {
         .windows(2)
         .filter(|w| w[0] == "--override")
         .filter_map(|w| id_in_properties(w[1]))
-        .last();
+        .next_back();
     CommandLine {
         server_properties,
         override_id,

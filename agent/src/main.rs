@@ -81,6 +81,9 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     brokerwatch_common::daemon::init_logging(config.log_level);
+    // Before the runtime starts a thread: the page-cache probe may be
+    // loaded by a forked helper.
+    let host = brokerwatch_agent::host::Host::from_config_apart(&config);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(brokerwatch_agent::server::run(
         config,
+        host,
         brokerwatch_common::daemon::shutdown_signal(),
     )) {
         Ok(()) => ExitCode::SUCCESS,

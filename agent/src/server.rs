@@ -33,15 +33,16 @@ struct Shared {
     supervisor: Supervisor,
 }
 
-/// Binds the listener, then collects and serves until `shutdown` completes.
+/// Binds the listener, then collects `host` and serves until `shutdown`
+/// completes.
 pub async fn run(
     config: Config,
+    host: Host,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let (listener, local) = brokerwatch_common::daemon::bind(config.listen).await?;
     let scheme = config.web.scheme();
     info!(broker_id = config.broker_id, from = %config.broker_id_from, interval = %humantime::format_duration(config.interval), "serving {scheme}://{local}/metrics");
-    let host = Host::from_config(&config);
     let supervisor = Supervisor::default();
     let shared = Shared {
         metrics: AgentMetrics::new(config.broker_id, &host.names()),

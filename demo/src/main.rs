@@ -201,9 +201,14 @@ async fn run(
     println!("brokerwatch demo: an embedded 4-broker Kafka cluster at {bootstrap}; topic {TOPIC} with {PARTITIONS} partitions, broker 1 leading half of them; groups {GROUPS:?} (healthy, falling behind, stopping after 15 s).");
     println!("collector: {collector_url} (/metrics, /api/v1/load, /api/v1/alerts); agent (broker 1, this host): http://{}/metrics. Ctrl-C stops.", options.agent_listen);
     let (agent_stop_tx, agent_stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let agent = tokio::spawn(brokerwatch_agent::server::run(agent_config, async {
-        let _ = agent_stop_rx.await;
-    }));
+    let agent_host = brokerwatch_agent::host::Host::from_config(&agent_config);
+    let agent = tokio::spawn(brokerwatch_agent::server::run(
+        agent_config,
+        agent_host,
+        async {
+            let _ = agent_stop_rx.await;
+        },
+    ));
     let others = tokio::spawn(hosts::simulate_other_hosts(
         format!("http://{}", options.agent_listen),
         collector_url.clone(),

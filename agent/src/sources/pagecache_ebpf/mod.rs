@@ -7,9 +7,14 @@
 //! On kernels without those tracepoints but with kprobes, it attaches the
 //! same object's kprobe programs to cachestat's functions instead.
 
-use aya::maps::{Array, MapData, PerCpuArray};
+use std::os::fd::OwnedFd;
+
+use aya::maps::{Array, Map, MapData, PerCpuArray};
 use aya::programs::{KProbe, TracePoint};
 use aya::Ebpf;
+use serde::{Deserialize, Serialize};
+
+mod apart;
 
 /// The tracepoints the program needs, as (program, category, event).
 const TRACEPOINTS: [(&str, &str, &str); 3] = [
@@ -54,7 +59,7 @@ pub struct PageCounts {
     pub buffers_dirtied: u64,
 }
 
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Serialize, Deserialize)]
 pub enum ProbeError {
     #[error("this agent was built without the ebpf page-cache method (clang was missing when it was built); rebuild it with clang installed")]
     NotBuilt,
@@ -76,7 +81,15 @@ pub struct PageCacheProbe {
     target: Array<MapData, u32>,
     target_pid: u32,
     // Holds the programs and their links: detached when the probe is dropped.
-    _ebpf: Ebpf,
+    _attached: Attached,
+}
+
+/// What keeps the program attached.
+enum Attached {
+    /// Loaded in this process.
+    Here { _ebpf: Ebpf },
+    /// Loaded by a helper process that handed over its descriptors.
+    Handed { _descriptors: Vec<OwnedFd> },
 }
 
 impl std::fmt::Debug for PageCacheProbe {
@@ -212,7 +225,48 @@ impl PageCacheProbe {
             counters,
             target,
             target_pid: 0,
-            _ebpf: ebpf,
+            _attached: Attached::Here { _ebpf: ebpf },
+        })
+    }
+
+    /// The probe from descriptors a helper process handed over: its two
+    /// maps (told apart by name), and whatever keeps the programs attached.
+    fn from_descriptors(descriptors: Vec<OwnedFd>) -> Result<Self, ProbeError> {
+        let mut counters = None;
+        let mut target = None;
+        let mut attached = Vec::new();
+        for fd in descriptors {
+            let link = std::fs::read_link(format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(&fd)
+            ))
+            .unwrap_or_default();
+            if link.as_os_str() != "anon_inode:bpf-map" {
+                attached.push(fd);
+                continue;
+            }
+            let map = MapData::from_fd(fd).map_err(refused)?;
+            let name = map
+                .info()
+                .map_err(refused)?
+                .name_as_str()
+                .map(str::to_owned);
+            match name.as_deref() {
+                Some("counters") => {
+                    counters = Some(PerCpuArray::try_from(Map::PerCpuArray(map)).map_err(refused)?)
+                }
+                Some("target") => target = Some(Array::try_from(Map::Array(map)).map_err(refused)?),
+                _ => {}
+            }
+        }
+        let missing = |name: &str| ProbeError::Refused(format!("map {name} not handed over"));
+        Ok(PageCacheProbe {
+            counters: counters.ok_or_else(|| missing("counters"))?,
+            target: target.ok_or_else(|| missing("target"))?,
+            target_pid: 0,
+            _attached: Attached::Handed {
+                _descriptors: attached,
+            },
         })
     }
 
