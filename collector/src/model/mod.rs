@@ -123,6 +123,28 @@ mod tests {
     }
 
     #[test]
+    fn a_group_alerts_only_with_two_members_and_a_metric() {
+        let load = compute(
+            "default",
+            &worked_example(),
+            &default_weights(&Metric::ALL),
+            0.10,
+        );
+        let full = GroupView::new(&load, vec![]);
+        assert!(full.can_alert());
+        let alone = GroupView {
+            brokers: full.brokers[..1].to_vec(),
+            ..full.clone()
+        };
+        assert!(!alone.can_alert(), "a group of one");
+        let blind = GroupView {
+            metrics: Vec::new(),
+            ..full.clone()
+        };
+        assert!(!blind.can_alert(), "nothing to compare on");
+    }
+
+    #[test]
     fn verdicts() {
         assert_eq!(verdict(0.05, 0.10, true), "ok");
         assert_eq!(verdict(0.15, 0.10, true), "overloaded");
