@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use brokerwatch_tests::{
-    eventually, free_port, start_alertmanager, start_collector, weighted_report, WebhookSink,
+    eventually, free_port, get_json, start_alertmanager, start_collector, weighted_report,
+    WebhookSink,
 };
 use serde_json::Value;
 
@@ -105,12 +106,6 @@ resend_interval = "1s"
 timeout = "2s"
 "#
     )
-}
-
-fn get_json(url: &str) -> Value {
-    reqwest::blocking::get(url)
-        .and_then(|r| r.json())
-        .unwrap_or(Value::Null)
 }
 
 /// The alert for broker 3's deviation as Alertmanager holds it, if it does.

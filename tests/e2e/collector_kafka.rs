@@ -4,19 +4,12 @@
 
 use std::time::Duration;
 
-use brokerwatch_tests::{eventually, start_collector, Scrape};
+use brokerwatch_tests::{eventually, get_json, start_collector, Scrape};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
-use serde_json::Value;
-
-fn get_json(url: &str) -> Value {
-    reqwest::blocking::get(url)
-        .and_then(|r| r.json())
-        .unwrap_or(Value::Null)
-}
 
 #[test]
 fn replication_lag_and_their_alerts_come_from_the_cluster() {

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use brokerwatch_tests::{
-    eventually, free_port, http, minimal_report, open_collector_config, start_agent_with_config,
-    start_alertmanager, start_collector, Scrape, WebhookSink,
+    eventually, free_port, get_json, get_text, http, minimal_report, open_collector_config,
+    start_agent_with_config, start_alertmanager, start_collector, Scrape, WebhookSink,
 };
 use rdkafka::mocking::MockCluster;
 
@@ -20,14 +20,6 @@ use rdkafka::mocking::MockCluster;
 #[path = "../../agent/tests/fixtures/host.rs"]
 mod fixture_host;
 use serde_json::Value;
-
-fn get_json(url: &str) -> Value {
-    http()
-        .get(url)
-        .send()
-        .and_then(|r| r.json())
-        .unwrap_or(Value::Null)
-}
 
 fn firing(url: &str, alertname: &str) -> Vec<Value> {
     get_json(&format!("{url}/api/v1/alerts"))
@@ -384,12 +376,7 @@ fn a_full_state_disk_keeps_the_collector_alerting_and_the_write_is_retried() {
         metric(&url, "brokerwatch_collector_state_writable", &[]),
         Some(0.0)
     );
-    let health = http()
-        .get(format!("{url}/healthz"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let health = get_text(&format!("{url}/healthz"));
     assert!(
         health.contains("the state file cannot be written"),
         "{health}"

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use brokerwatch_tests::{
-    eventually, http, open_collector_config, start_agent_with_config, start_alertmanager_pair,
+    eventually, get_json, open_collector_config, start_agent_with_config, start_alertmanager_pair,
     start_collector, Daemon, WebhookSink,
 };
 use serde_json::Value;
@@ -16,14 +16,6 @@ const PATIENCE: Duration = Duration::from_secs(30);
 /// Longer than the Alertmanagers' peer timeout (3 s) and group interval
 /// (1 s): a duplicate notice would have been sent by then.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(8);
-
-fn get_json(url: &str) -> Value {
-    http()
-        .get(url)
-        .send()
-        .and_then(|r| r.json())
-        .unwrap_or(Value::Null)
-}
 
 /// `KafkaAgentDown` for broker 5 as the collector at `url` holds it.
 fn agent_down(url: &str) -> Option<Value> {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brokerwatch_tests::{
-    eventually, http, minimal_report, open_collector_config, start_agent_with_config,
+    eventually, get_text, http, minimal_report, open_collector_config, start_agent_with_config,
     start_collector, start_serving, system_binary, weighted_report, workspace_binary, Daemon,
     Scrape,
 };
@@ -121,12 +121,7 @@ fn an_absurd_state_file_is_set_aside_and_evaluation_goes_on_each_copy_kept() {
                 .ok()
                 .filter(|t| t.contains("\"2\": "))
         });
-        let health = http()
-            .get(format!("{url}/healthz"))
-            .send()
-            .unwrap()
-            .text()
-            .unwrap();
+        let health = get_text(&format!("{url}/healthz"));
         assert_eq!(health, "ok\n");
         assert!(collector
             .terminate(Duration::from_secs(10))

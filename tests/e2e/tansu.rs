@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brokerwatch_tests::{
-    eventually, free_port, open_collector_config, start_collector, start_tansu, Scrape,
+    eventually, free_port, get_json, open_collector_config, start_collector, start_tansu, Scrape,
 };
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -29,12 +29,6 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 const STOP_AFTER: f64 = 6.0;
 const ERR_LAG: f64 = 12.0;
 const WINDOW: f64 = 60.0;
-
-fn get_json(url: &str) -> Value {
-    reqwest::blocking::get(url)
-        .and_then(|r| r.json())
-        .unwrap_or(Value::Null)
-}
 
 fn client(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new();

@@ -353,6 +353,24 @@ impl WebhookSink {
     }
 }
 
+/// A JSON answer, or `null` when there is none (not up yet, or not JSON).
+pub fn get_json(url: &str) -> serde_json::Value {
+    http()
+        .get(url)
+        .send()
+        .and_then(|r| r.json())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// A text answer; panics naming the URL when there is none.
+pub fn get_text(url: &str) -> String {
+    http()
+        .get(url)
+        .send()
+        .and_then(|r| r.text())
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
 pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
