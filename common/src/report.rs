@@ -53,6 +53,43 @@ pub struct HostReport {
     /// the broker process (or the whole host), 0..1.
     #[serde(default)]
     pub page_cache_hit_ratio_ebpf: Option<f64>,
+    /// Why the broker's metrics endpoint gave nothing this cycle (it timed
+    /// out, refused, or answered garbage); `None` when it answered or is not
+    /// configured.
+    #[serde(default)]
+    pub broker_metrics_error: Option<String>,
+    /// What the kernel log said went wrong since the agent started, counted
+    /// by kind and device (empty without access to /dev/kmsg).
+    #[serde(default)]
+    pub kernel_events: Vec<KernelEvents>,
+    /// ERROR and FATAL lines in the broker's own log since the agent started.
+    #[serde(default)]
+    pub broker_log: Option<BrokerLogReport>,
+}
+
+/// Kernel log lines of one kind about one device (if the lines name one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelEvents {
+    /// `io_error`, `medium_error`, `filesystem_error`, `hung_task`,
+    /// `soft_lockup`, `oom_kill`, `link_down`, `machine_check`.
+    pub kind: String,
+    pub device: Option<String>,
+    pub total: u64,
+}
+
+/// The broker's log as the agent follows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BrokerLogReport {
+    pub file: String,
+    /// Per logger (the class in parentheses at the end of a line).
+    pub errors: Vec<LoggerErrors>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggerErrors {
+    pub logger: String,
+    pub errors_total: u64,
+    pub fatals_total: u64,
 }
 
 /// The broker's own metrics (from its JMX exporter or Jolokia), mapped onto
@@ -78,6 +115,15 @@ pub struct BrokerMetricsReport {
     pub isr_shrinks_total: Option<f64>,
     pub isr_expands_total: Option<f64>,
     pub offline_log_dirs: Option<f64>,
+    /// The log dirs the broker has taken offline, where it names them.
+    #[serde(default)]
+    pub offline_log_dir_names: Vec<String>,
+    /// Garbage collection since the JVM started: young (and concurrent
+    /// collectors' pauses) and old (full) collections, time and count.
+    pub gc_young_seconds_total: Option<f64>,
+    pub gc_young_collections_total: Option<f64>,
+    pub gc_old_seconds_total: Option<f64>,
+    pub gc_old_collections_total: Option<f64>,
     /// Per client quota user: byte rates and throttle times.
     pub quotas: Vec<UserQuota>,
 }

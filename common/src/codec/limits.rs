@@ -62,6 +62,19 @@ fn items(path: &str, count: usize) -> Result<(), Rejection> {
     }
 }
 
+/// A message or a path: longer than a name, still bounded.
+fn long_text(path: &str, text: &str) -> Result<(), Rejection> {
+    if text.len() <= 4 * 1024 {
+        Ok(())
+    } else {
+        Err(Rejection::new(
+            422,
+            "too_many_items",
+            format!("{path}: {} bytes, at most 4096", text.len()),
+        ))
+    }
+}
+
 fn name(path: &str, text: &str) -> Result<(), Rejection> {
     if text.len() <= MAX_NAME {
         Ok(())
@@ -177,6 +190,23 @@ fn host(h: &HostReport) -> Result<(), Rejection> {
     if let Some(m) = &h.broker_metrics {
         broker_metrics(m)?;
     }
+    if let Some(error) = &h.broker_metrics_error {
+        long_text("host.broker_metrics_error", error)?;
+    }
+    items("host.kernel_events", h.kernel_events.len())?;
+    for (i, e) in h.kernel_events.iter().enumerate() {
+        name(&format!("host.kernel_events[{i}].kind"), &e.kind)?;
+        if let Some(device) = &e.device {
+            name(&format!("host.kernel_events[{i}].device"), device)?;
+        }
+    }
+    if let Some(log) = &h.broker_log {
+        long_text("host.broker_log.file", &log.file)?;
+        items("host.broker_log.errors", log.errors.len())?;
+        for (i, e) in log.errors.iter().enumerate() {
+            name(&format!("host.broker_log.errors[{i}].logger"), &e.logger)?;
+        }
+    }
     for (field, value) in [
         (
             "host.page_cache_hit_ratio_estimate",
@@ -228,10 +258,24 @@ fn broker_metrics(m: &BrokerMetricsReport) -> Result<(), Rejection> {
         ("isr_shrinks_total", m.isr_shrinks_total),
         ("isr_expands_total", m.isr_expands_total),
         ("offline_log_dirs", m.offline_log_dirs),
+        ("gc_young_seconds_total", m.gc_young_seconds_total),
+        ("gc_young_collections_total", m.gc_young_collections_total),
+        ("gc_old_seconds_total", m.gc_old_seconds_total),
+        ("gc_old_collections_total", m.gc_old_collections_total),
     ] {
         if let Some(value) = value {
             range(&format!("host.broker_metrics.{field}"), value, 0.0, 1e20)?;
         }
+    }
+    items(
+        "host.broker_metrics.offline_log_dir_names",
+        m.offline_log_dir_names.len(),
+    )?;
+    for (i, dir) in m.offline_log_dir_names.iter().enumerate() {
+        name(
+            &format!("host.broker_metrics.offline_log_dir_names[{i}]"),
+            dir,
+        )?;
     }
     items("host.broker_metrics.quotas", m.quotas.len())?;
     for (i, q) in m.quotas.iter().enumerate() {

@@ -62,7 +62,9 @@ impl Source for BrokerMetricsSource {
         let Some(fetched) = self.fetched.take() else {
             return Ok(());
         };
-        let metrics = fetched?;
+        // Told to the collector too: an endpoint that stops answering while
+        // the process lives is how a hung broker shows.
+        let metrics = fetched.inspect_err(|e| report.broker_metrics_error = Some(e.to_string()))?;
         report.broker_metrics = Some(metrics.clone());
         self.last = Some(metrics);
         Ok(())
@@ -219,6 +221,39 @@ fn expose_report(f: &mut Families, m: &BrokerMetricsReport) {
         if let Some(value) = value {
             f.gauge(name, help).value(value);
         }
+    }
+    let gc = [
+        (
+            "young",
+            m.gc_young_seconds_total,
+            m.gc_young_collections_total,
+        ),
+        ("old", m.gc_old_seconds_total, m.gc_old_collections_total),
+    ];
+    let mut seconds = f.counter(
+        "brokerwatch_kafka_gc_seconds_total",
+        "Time the broker's JVM spent in garbage collection pauses: young (and concurrent collectors' pauses) or old (full collections).",
+    );
+    for (generation, value, _) in gc {
+        if let Some(value) = value {
+            seconds.add(&[("generation", generation)], value);
+        }
+    }
+    let mut collections = f.counter(
+        "brokerwatch_kafka_gc_collections_total",
+        "Garbage collections of the broker's JVM, young or old (full).",
+    );
+    for (generation, _, value) in gc {
+        if let Some(value) = value {
+            collections.add(&[("generation", generation)], value);
+        }
+    }
+    let mut offline = f.gauge(
+        "brokerwatch_kafka_log_dir_offline",
+        "1 for each log dir the broker has taken offline (LogDirectoryOffline).",
+    );
+    for dir in &m.offline_log_dir_names {
+        offline.add(&[("log_dir", dir)], 1.0);
     }
     type Quota = fn(&brokerwatch_common::UserQuota) -> Option<f64>;
     let quotas: [(&str, &str, Quota); 4] = [

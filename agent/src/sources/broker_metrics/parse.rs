@@ -63,6 +63,36 @@ impl Samples {
         })
     }
 
+    /// GC time and count per generation, summed over the JVM's collectors
+    /// (the exporter's `jvm_gc_collection_seconds` summary, by `gc`).
+    fn gc(&self) -> GcTotals {
+        let mut totals = GcTotals::default();
+        for s in &self.0 {
+            let (Some(collector), Some(value)) = (s.labels.get("gc"), number(&s.value)) else {
+                continue;
+            };
+            match s.metric.as_str() {
+                "jvm_gc_collection_seconds_sum" => totals.add(collector, Some(value), None),
+                "jvm_gc_collection_seconds_count" => totals.add(collector, None, Some(value)),
+                _ => {}
+            }
+        }
+        totals
+    }
+
+    /// The log dirs the broker reports offline (`LogDirectoryOffline` = 1),
+    /// whatever the exporter's rules named the label.
+    fn offline_log_dirs(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|s| {
+                s.metric == "kafka_log_logmanager_logdirectoryoffline"
+                    && number(&s.value).is_some_and(|v| v >= 1.0)
+            })
+            .filter_map(|s| s.labels.values().next().map(String::clone))
+            .collect()
+    }
+
     fn quotas(&self) -> Vec<UserQuota> {
         let mut users: BTreeMap<String, UserQuota> = BTreeMap::new();
         for s in &self.0 {
@@ -83,6 +113,68 @@ impl Samples {
             *field(quota) = Some(value);
         }
         users.into_values().collect()
+    }
+}
+
+/// Which kind of collection a JVM collector's time counts as: young (and
+/// the pauses of concurrent collectors), old (full, stop-the-world
+/// collections of the old generation), or neither (a concurrent cycle, whose
+/// time is not a pause).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generation {
+    Young,
+    Old,
+}
+
+/// G1, Parallel, Serial, CMS, ZGC (generational or not) and Shenandoah, by
+/// the names their MXBeans give.
+pub fn generation(collector: &str) -> Option<Generation> {
+    const OLD: [&str; 4] = [
+        "G1 Old Generation",
+        "PS MarkSweep",
+        "MarkSweepCompact",
+        "ConcurrentMarkSweep",
+    ];
+    if OLD.contains(&collector) {
+        Some(Generation::Old)
+    } else if collector.contains("Young")
+        || collector.ends_with("Pauses")
+        || matches!(collector, "ParNew" | "PS Scavenge" | "Copy")
+    {
+        Some(Generation::Young)
+    } else {
+        None
+    }
+}
+
+/// GC totals being summed over collectors.
+#[derive(Debug, Default)]
+struct GcTotals {
+    young_seconds: Option<f64>,
+    young_count: Option<f64>,
+    old_seconds: Option<f64>,
+    old_count: Option<f64>,
+}
+
+impl GcTotals {
+    fn add(&mut self, collector: &str, seconds: Option<f64>, count: Option<f64>) {
+        let (time, collections) = match generation(collector) {
+            Some(Generation::Young) => (&mut self.young_seconds, &mut self.young_count),
+            Some(Generation::Old) => (&mut self.old_seconds, &mut self.old_count),
+            None => return,
+        };
+        for (total, value) in [(time, seconds), (collections, count)] {
+            if let Some(value) = value {
+                *total = Some(total.unwrap_or(0.0) + value);
+            }
+        }
+    }
+
+    fn into_report(self, report: &mut BrokerMetricsReport) {
+        report.gc_young_seconds_total = self.young_seconds;
+        report.gc_young_collections_total = self.young_count;
+        report.gc_old_seconds_total = self.old_seconds;
+        report.gc_old_collections_total = self.old_count;
     }
 }
 
@@ -117,7 +209,7 @@ pub fn parse_jmx_exporter(text: &str) -> Result<BrokerMetricsReport, String> {
     let scrape =
         Scrape::parse(lines).map_err(|e| format!("not the Prometheus text format: {e}"))?;
     let s = Samples(scrape.samples);
-    let report = BrokerMetricsReport {
+    let mut report = BrokerMetricsReport {
         bytes_in_total: s.total(&["kafka_server_brokertopicmetrics_bytesin_total"]),
         bytes_out_total: s.total(&["kafka_server_brokertopicmetrics_bytesout_total"]),
         messages_in_total: s.total(&["kafka_server_brokertopicmetrics_messagesin_total"]),
@@ -143,8 +235,11 @@ pub fn parse_jmx_exporter(text: &str) -> Result<BrokerMetricsReport, String> {
         isr_shrinks_total: s.total(&["kafka_server_replicamanager_isrshrinks_total"]),
         isr_expands_total: s.total(&["kafka_server_replicamanager_isrexpands_total"]),
         offline_log_dirs: s.total(&["kafka_log_logmanager_offlinelogdirectorycount"]),
+        offline_log_dir_names: s.offline_log_dirs(),
         quotas: s.quotas(),
+        ..BrokerMetricsReport::default()
     };
+    s.gc().into_report(&mut report);
     if report.bytes_in_total.is_none()
         && report.partition_count.is_none()
         && report.under_replicated_partitions.is_none()
@@ -263,6 +358,19 @@ const JOLOKIA_QUOTAS: [(&str, &str); 2] = [
     ("kafka.server:type=Produce,user=*", "produce"),
     ("kafka.server:type=Fetch,user=*", "fetch"),
 ];
+/// The JVM's collectors and the per-dir offline flags, read with wildcards.
+const JOLOKIA_GC: &str = "java.lang:type=GarbageCollector,name=*";
+const JOLOKIA_OFFLINE_DIRS: &str =
+    "kafka.log:type=LogManager,name=LogDirectoryOffline,logDirectory=*";
+
+/// A key of an MBean name: `name` of `java.lang:name=G1 Old Generation,type=...`.
+fn mbean_key<'a>(mbean: &'a str, key: &str) -> Option<&'a str> {
+    let (_, properties) = mbean.split_once(':')?;
+    properties
+        .split(',')
+        .find_map(|p| p.strip_prefix(key)?.strip_prefix('='))
+        .map(|v| v.trim_matches('"'))
+}
 
 /// The body of the one bulk read per interval (POST to the Jolokia URL).
 pub fn jolokia_request() -> String {
@@ -270,6 +378,7 @@ pub fn jolokia_request() -> String {
         .iter()
         .map(|(mbean, _, _)| *mbean)
         .chain(JOLOKIA_QUOTAS.iter().map(|(mbean, _)| *mbean))
+        .chain([JOLOKIA_GC, JOLOKIA_OFFLINE_DIRS])
         .map(|mbean| serde_json::json!({ "type": "read", "mbean": mbean }));
     serde_json::Value::Array(reads.collect()).to_string()
 }
@@ -294,6 +403,7 @@ pub fn parse_jolokia(text: &str) -> Result<BrokerMetricsReport, String> {
     let mut report = BrokerMetricsReport::default();
     let mut found = 0;
     let mut quotas: BTreeMap<String, UserQuota> = BTreeMap::new();
+    let mut gc = GcTotals::default();
     for answer in &answers {
         let Some(mbean) = answer["request"]["mbean"].as_str() else {
             continue;
@@ -307,6 +417,24 @@ pub fn parse_jolokia(text: &str) -> Result<BrokerMetricsReport, String> {
             if let Some(value) = answer["value"][*attribute].as_f64() {
                 *field(&mut report) = Some(value);
                 found += 1;
+            }
+        } else if same_mbean(JOLOKIA_GC, mbean) {
+            for (name, attributes) in answer["value"].as_object().into_iter().flatten() {
+                if let Some(collector) = mbean_key(name, "name") {
+                    gc.add(
+                        collector,
+                        attributes["CollectionTime"].as_f64().map(|ms| ms / 1000.0),
+                        attributes["CollectionCount"].as_f64(),
+                    );
+                }
+            }
+        } else if same_mbean(JOLOKIA_OFFLINE_DIRS, mbean) {
+            for (name, attributes) in answer["value"].as_object().into_iter().flatten() {
+                if attributes["Value"].as_f64().is_some_and(|v| v >= 1.0) {
+                    if let Some(dir) = mbean_key(name, "logDirectory") {
+                        report.offline_log_dir_names.push(dir.to_owned());
+                    }
+                }
             }
         } else if let Some((_, direction)) =
             JOLOKIA_QUOTAS.iter().find(|(m, _)| same_mbean(m, mbean))
@@ -338,6 +466,7 @@ pub fn parse_jolokia(text: &str) -> Result<BrokerMetricsReport, String> {
         );
     }
     report.quotas = quotas.into_values().collect();
+    gc.into_report(&mut report);
     Ok(report)
 }
 
@@ -376,6 +505,16 @@ mod tests {
             (Some(17.0), Some(15.0))
         );
         assert_eq!(m.offline_log_dirs, Some(0.0));
+        assert_eq!(m.offline_log_dir_names, ["/data/kafka-2"]);
+        // G1: young and old generations.
+        assert_eq!(
+            (m.gc_young_seconds_total, m.gc_young_collections_total),
+            (Some(412.37), Some(15230.0))
+        );
+        assert_eq!(
+            (m.gc_old_seconds_total, m.gc_old_collections_total),
+            (Some(3.5), Some(2.0))
+        );
         assert_eq!(
             m.quotas,
             [
@@ -414,6 +553,40 @@ mod tests {
             "a KRaft broker node has no controller gauges"
         );
         assert!(m.quotas.is_empty());
+        // Generational ZGC: pauses count, concurrent cycles do not; no full
+        // collections, whatever "Major" says.
+        assert_eq!(
+            (m.gc_young_seconds_total, m.gc_young_collections_total),
+            (Some(1.215 + 0.006), Some(24_300.0 + 120.0))
+        );
+        assert_eq!(
+            (m.gc_old_seconds_total, m.gc_old_collections_total),
+            (None, None)
+        );
+        assert!(m.offline_log_dir_names.is_empty());
+    }
+
+    #[test]
+    fn each_collector_counts_as_young_old_or_concurrent() {
+        use Generation::{Old, Young};
+        for (collector, expected) in [
+            ("G1 Young Generation", Some(Young)),
+            ("G1 Old Generation", Some(Old)),
+            ("G1 Concurrent GC", None),
+            ("ParNew", Some(Young)),
+            ("ConcurrentMarkSweep", Some(Old)),
+            ("PS Scavenge", Some(Young)),
+            ("PS MarkSweep", Some(Old)),
+            ("Copy", Some(Young)),
+            ("MarkSweepCompact", Some(Old)),
+            ("ZGC Cycles", None),
+            ("ZGC Pauses", Some(Young)),
+            ("ZGC Major Cycles", None),
+            ("Shenandoah Pauses", Some(Young)),
+            ("Shenandoah Cycles", None),
+        ] {
+            assert_eq!(super::generation(collector), expected, "{collector}");
+        }
     }
 
     #[test]
@@ -434,6 +607,16 @@ mod tests {
         assert_eq!(
             (m.isr_shrinks_total, m.isr_expands_total),
             (Some(17.0), Some(15.0))
+        );
+        assert_eq!(m.offline_log_dir_names, ["/data/kafka-2"]);
+        // Milliseconds in Jolokia, seconds here; G1's concurrent cycles left out.
+        assert_eq!(
+            (m.gc_young_seconds_total, m.gc_young_collections_total),
+            (Some(412.37), Some(15230.0))
+        );
+        assert_eq!(
+            (m.gc_old_seconds_total, m.gc_old_collections_total),
+            (Some(3.5), Some(2.0))
         );
         assert_eq!(m.quotas.len(), 2);
         assert_eq!(
@@ -464,7 +647,7 @@ mod tests {
     #[test]
     fn the_bulk_request_reads_every_mbean_once() {
         let body: Vec<serde_json::Value> = serde_json::from_str(&jolokia_request()).unwrap();
-        assert_eq!(body.len(), 21);
+        assert_eq!(body.len(), 23);
         assert!(body.iter().all(|r| r["type"] == "read"));
         assert!(same_mbean(
             "kafka.server:type=ReplicaManager,name=LeaderCount",
