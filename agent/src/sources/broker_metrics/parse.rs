@@ -89,7 +89,7 @@ impl Samples {
                 s.metric == "kafka_log_logmanager_logdirectoryoffline"
                     && number(&s.value).is_some_and(|v| v >= 1.0)
             })
-            .filter_map(|s| s.labels.values().next().map(String::clone))
+            .filter_map(|s| s.labels.values().next().cloned())
             .collect()
     }
 
