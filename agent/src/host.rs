@@ -12,7 +12,8 @@ use crate::config::Config;
 use crate::sources::pagecache::{EbpfMethod, PageCacheSource};
 use crate::sources::pagecache_ebpf::{PageCacheProbe, ProbeError};
 use crate::sources::{
-    broker_metrics, cpu, disk, filefd, logdirs, memory, netdev, process, tcp, Source, SourceError,
+    broker_log, broker_metrics, cpu, disk, filefd, kmsg, logdirs, memory, netdev, process, tcp,
+    Source, SourceError,
 };
 
 /// Every source of `config`, in the order a cycle runs them: the page cache
@@ -34,6 +35,10 @@ pub fn registry(config: &Config, ebpf: EbpfMethod) -> Vec<Box<dyn Source>> {
             paths,
             config.broker.clone(),
         )),
+        Box::new(broker_log::BrokerLogSource::new(
+            config.broker_log.clone(),
+            &paths.proc,
+        )),
         Box::new(broker_metrics::BrokerMetricsSource::new(
             config.broker_metrics.clone(),
             config.broker_metrics_timeout,
@@ -42,6 +47,7 @@ pub fn registry(config: &Config, ebpf: EbpfMethod) -> Vec<Box<dyn Source>> {
         Box::new(tcp::TcpSource::new(paths)),
         Box::new(memory::MemorySource::new(paths)),
         Box::new(filefd::FileFdSource::new(paths)),
+        Box::new(kmsg::KernelLogSource::new(config.kernel_log.clone())),
     ]
 }
 

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::sources::logdirs::{parse_log_dirs, LogDirLocations};
-use crate::sources::process::{BrokerFinder, DEFAULT_PATTERN};
+use crate::sources::process::{as_seen_by, BrokerFinder, DEFAULT_PATTERN};
 
 /// A broker id and where it was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,14 +63,9 @@ pub fn parse_command_line(args: &[String], pattern: &str) -> CommandLine {
     }
 }
 
-/// Reads `path` as the process `pid` sees it (its root may be a container's),
-/// else as this agent does.
+/// Reads `path` as the process `pid` sees it.
 fn read_as_seen_by(proc: &Path, pid: Option<i32>, path: &Path) -> Option<String> {
-    let relative = path.strip_prefix("/").unwrap_or(path);
-    pid.and_then(|pid| {
-        std::fs::read_to_string(proc.join(pid.to_string()).join("root").join(relative)).ok()
-    })
-    .or_else(|| std::fs::read_to_string(path).ok())
+    std::fs::read_to_string(as_seen_by(proc, pid, path)).ok()
 }
 
 /// The broker id of this host, or a one-line reason naming what was tried.

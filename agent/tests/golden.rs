@@ -58,7 +58,7 @@ async fn exposition_matches_the_golden_file() {
     .unwrap();
     let config = from_toml(
         &format!(
-            "broker_id = 7\nproc_path = {:?}\nsys_path = {:?}\n[broker]\nenabled = false\njmx_exporter_url = {:?}\n[page_cache]\nebpf = false\n",
+            "broker_id = 7\nproc_path = {:?}\nsys_path = {:?}\n[broker]\nenabled = false\njmx_exporter_url = {:?}\n[page_cache]\nebpf = false\n[kernel_log]\nenabled = false\n",
             proc.display().to_string(),
             sys.display().to_string(),
             serve(jmx)

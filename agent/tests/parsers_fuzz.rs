@@ -8,7 +8,8 @@ use std::path::Path;
 
 use brokerwatch_agent::config::{from_toml, Flags};
 use brokerwatch_agent::sources::{
-    broker_metrics, cpu, disk, filefd, logdirs, memory, netdev, process, tcp, NameFilter,
+    broker_log, broker_metrics, cpu, disk, filefd, kmsg, logdirs, memory, netdev, process, tcp,
+    NameFilter,
 };
 use brokerwatch_tests::fuzz;
 
@@ -170,6 +171,26 @@ fn broker_metrics_parsers_never_panic() {
             one_line(broker_metrics::parse_jolokia(t));
         },
     );
+}
+
+#[test]
+fn log_followers_never_panic() {
+    let kernel: Vec<String> = fixtures(&["kmsg_events"])[0]
+        .lines()
+        .filter_map(|l| l.split_once(" | "))
+        .enumerate()
+        .map(|(i, (_, message))| format!("3,{i},{i}000,-;{message}\n SUBSYSTEM=block\n"))
+        .collect();
+    fuzz::run("/dev/kmsg records", &[kernel.concat()], CASES, |t| {
+        let mut counts = kmsg::Counts::default();
+        counts.add_records(t);
+    });
+    fuzz::run("server.log", &fixtures(&["server.log"]), CASES, |t| {
+        let mut counts = broker_log::Counts::default();
+        counts.add_lines(t);
+        let args: Vec<String> = t.split('\n').map(str::to_owned).collect();
+        broker_log::log_file_from_command_line(&args, |_| Some(t.to_owned()));
+    });
 }
 
 #[test]

@@ -49,11 +49,11 @@ fn both_units_verify_cleanly_with_their_hardening() {
             "{daemon}: systemd-analyze verify said:\n{said}"
         );
     }
-    // The agent keeps only the capabilities reading another user's /proc/PID
-    // and the page-cache probe need.
+    // The agent keeps only the capabilities reading another user's /proc/PID,
+    // the page-cache probe and the kernel log need.
     let agent = std::fs::read_to_string(units.join("brokerwatch-agent.service")).unwrap();
     assert!(agent.lines().any(
-        |l| l == "CapabilityBoundingSet=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE CAP_BPF CAP_PERFMON"
+        |l| l == "CapabilityBoundingSet=CAP_DAC_READ_SEARCH CAP_SYS_PTRACE CAP_BPF CAP_PERFMON CAP_SYSLOG"
     ));
     let collector = std::fs::read_to_string(units.join("brokerwatch-collector.service")).unwrap();
     assert!(
@@ -75,10 +75,9 @@ fn unit_capabilities() -> Vec<String> {
         .collect()
 }
 
-/// Runs the agent as an unprivileged user holding only `caps` (as systemd's
-/// DynamicUser with AmbientCapabilities would) and returns what it logged
-/// about the page-cache probe.
-fn page_cache_probe_as_nobody_with(caps: &[String]) -> String {
+/// The agent run as an unprivileged user holding only `caps` (as systemd's
+/// DynamicUser with AmbientCapabilities would), with its /metrics URL.
+fn agent_as_nobody_with(caps: &[String]) -> (brokerwatch_tests::Daemon, String) {
     let caps = caps
         .iter()
         .map(|c| format!("+{c}"))
@@ -91,7 +90,7 @@ fn page_cache_probe_as_nobody_with(caps: &[String]) -> String {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let agent = dir.path().join("brokerwatch-agent");
     std::fs::copy(workspace_binary("brokerwatch-agent"), &agent).unwrap();
-    let mut daemon = brokerwatch_tests::Daemon::start(
+    let (mut daemon, url) = brokerwatch_tests::start_serving(
         &system_binary("setpriv"),
         &[
             "--reuid=65534",
@@ -106,11 +105,34 @@ fn page_cache_probe_as_nobody_with(caps: &[String]) -> String {
             "1",
             "--listen",
             "127.0.0.1:0",
+            "--interval",
+            "200ms",
         ],
     );
+    daemon.keep(dir);
+    (daemon, url)
+}
+
+/// What the agent run with `caps` logged about the page-cache probe.
+fn page_cache_probe_as_nobody_with(caps: &[String]) -> String {
+    let (mut daemon, _) = agent_as_nobody_with(caps);
     daemon.wait_for_log(
         "page-cache hit ratio: ebpf method",
         std::time::Duration::from_secs(10),
+    )
+}
+
+/// Whether the agent run with `caps` reads the kernel log.
+fn reads_the_kernel_log_with(caps: &[String]) -> bool {
+    let (_daemon, url) = agent_as_nobody_with(caps);
+    brokerwatch_tests::eventually(
+        "the kernel-log source's state",
+        std::time::Duration::from_secs(10),
+        || {
+            brokerwatch_tests::Scrape::fetch(&url)
+                .sum("brokerwatch_agent_source_up", &[("source", "kernel_log")])
+                .map(|up| up == 1.0)
+        },
     )
 }
 
@@ -128,6 +150,21 @@ fn the_agents_unit_capabilities_are_enough_for_the_page_cache_probe_and_each_is_
         assert!(
             line.contains("ebpf method off"),
             "without {needed} the probe still loaded: {line}"
+        );
+    }
+}
+
+#[test]
+fn the_agents_unit_lets_it_read_the_kernel_log_and_cap_syslog_is_needed_for_it() {
+    let dmesg_restrict =
+        std::fs::read_to_string("/proc/sys/kernel/dmesg_restrict").unwrap_or_default();
+    let caps = unit_capabilities();
+    assert!(reads_the_kernel_log_with(&caps), "with {caps:?}");
+    if dmesg_restrict.trim() == "1" {
+        let fewer: Vec<String> = caps.iter().filter(|c| *c != "syslog").cloned().collect();
+        assert!(
+            !reads_the_kernel_log_with(&fewer),
+            "without syslog the kernel log was read under dmesg_restrict"
         );
     }
 }

@@ -49,6 +49,15 @@ struct FileConfig {
     broker: BrokerSection,
     #[serde(default)]
     page_cache: PageCacheSection,
+    #[serde(default)]
+    kernel_log: KernelLogSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KernelLogSection {
+    enabled: Option<bool>,
+    path: Option<PathBuf>,
 }
 
 /// `collector = "https://a:9798"`, or a list for an active-active pair.
@@ -84,6 +93,7 @@ struct BrokerSection {
     jmx_exporter_url: Option<String>,
     jolokia_url: Option<String>,
     metrics_timeout: Option<String>,
+    log_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -147,6 +157,11 @@ pub struct Config {
     pub log_dirs: LogDirLocations,
     /// How to find the broker process; `None` when `[broker] enabled = false`.
     pub broker: Option<BrokerFinder>,
+    /// Whether to follow the broker's log, and the file when configured
+    /// (else found through the broker's command line).
+    pub broker_log: Option<Option<PathBuf>>,
+    /// The kernel log to follow (`None`: `[kernel_log] enabled = false`).
+    pub kernel_log: Option<PathBuf>,
     /// The broker's JMX exporter or Jolokia agent, and how long a fetch may take.
     pub broker_metrics: Option<Endpoint>,
     pub broker_metrics_timeout: Duration,
@@ -473,6 +488,15 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
             .map_err(|e| fail("broker_id", e))?,
     };
 
+    let broker_log =
+        (broker_enabled || file.broker.log_file.is_some()).then(|| file.broker.log_file.clone());
+    let kernel_log = file.kernel_log.enabled.unwrap_or(true).then(|| {
+        file.kernel_log
+            .path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/dev/kmsg"))
+    });
+
     Ok(Config {
         broker_id: broker_id.id,
         broker_id_from: broker_id.from,
@@ -488,6 +512,8 @@ pub fn from_toml(text: &str, origin: &str, flags: &Flags) -> Result<Config, Stri
         network_filter,
         log_dirs,
         broker,
+        broker_log,
+        kernel_log,
         broker_metrics,
         broker_metrics_timeout,
         assumed_link_speed_bytes,

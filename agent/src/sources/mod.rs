@@ -7,10 +7,12 @@
 //! lists them in the order a cycle runs them; adding a source is its file
 //! here and its line there.
 
+pub mod broker_log;
 pub mod broker_metrics;
 pub mod cpu;
 pub mod disk;
 pub mod filefd;
+pub mod kmsg;
 pub mod logdirs;
 pub mod memory;
 pub mod netdev;

@@ -89,6 +89,15 @@ impl BrokerFinder {
     }
 }
 
+/// `path` as process `pid` sees it: through `/proc/PID/root` (a broker in a
+/// container sees its own root) when that resolves, else as it is.
+pub fn as_seen_by(proc: &Path, pid: Option<i32>, path: &Path) -> PathBuf {
+    let relative = path.strip_prefix("/").unwrap_or(path);
+    pid.map(|pid| proc.join(pid.to_string()).join("root").join(relative))
+        .filter(|seen| seen.exists())
+        .unwrap_or_else(|| path.to_owned())
+}
+
 /// Reads the broker process's figures.
 pub fn read_process(
     proc: &Path,
