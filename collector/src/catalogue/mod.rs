@@ -27,6 +27,20 @@ pub enum Alert {
     KafkaBrokerDown,
     KafkaConsumerGroupLag,
     KafkaClusterUnreachable,
+    KafkaBrokerProcessDown,
+    KafkaBrokerUnresponsive,
+    KafkaSlowBroker,
+    KafkaActiveControllerCount,
+    KafkaOfflineLogDirs,
+    KafkaRequestHandlerIdleLow,
+    KafkaNetworkProcessorIdleLow,
+    KafkaIsrChurn,
+    KafkaUserThrottled,
+    KafkaBrokerGcPressure,
+    KafkaLogDirFillingUp,
+    KafkaFileDescriptorsExhausting,
+    KafkaHostKernelErrors,
+    KafkaBrokerLogErrors,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, PartialOrd, Ord)]
@@ -54,13 +68,31 @@ pub enum Origin {
     Cluster,
 }
 
-/// A rule's threshold: a ratio in (0, 1] with a default, configurable under
+/// A rule's threshold, with a default, configurable under
 /// `[rules.NAME] threshold`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Threshold {
     pub default: f64,
     /// What the number is, for the example config.
     pub meaning: &'static str,
+    /// A ratio in (0, 1], or any positive number (a count, hours, a factor).
+    pub is_ratio: bool,
+}
+
+const fn ratio(default: f64, meaning: &'static str) -> Option<Threshold> {
+    Some(Threshold {
+        default,
+        meaning,
+        is_ratio: true,
+    })
+}
+
+const fn positive(default: f64, meaning: &'static str) -> Option<Threshold> {
+    Some(Threshold {
+        default,
+        meaning,
+        is_ratio: false,
+    })
 }
 
 /// An alert's twin in `rules/brokerwatch.alerts.yml`. `{threshold}` in the
@@ -99,292 +131,36 @@ const MINUTE: u64 = 60;
 /// The load deviation r of `[load] deviation`, as the Prometheus twins use it.
 pub const DEFAULT_DEVIATION: f64 = 0.10;
 
-pub const CATALOGUE: [Spec; 15] = [
-    Spec {
-        alert: Alert::KafkaBrokerLoadDeviation,
-        name: "KafkaBrokerLoadDeviation",
-        subject: &["group", "broker"],
-        origin: Origin::Agents,
-        for_seconds: 15 * MINUTE,
-        severity: Severity::Warning,
-        threshold: None,
-        fires_when: "r_n > r (10 %): the overloaded side; below -r too with `[load] alert_underloaded`",
-        summary: "Broker {broker} carries {share} of group {group}'s load, {deviation} against the mean share of {mean}",
-        description: "Its deviation {deviation} is beyond ±{limit}. {side} shares: {leading}. {advice}",
-        prometheus: Prometheus {
-            comment: None,
-            expr: "brokerwatch_broker_load_deviation_ratio > {threshold}",
-            summary: "Broker {{ $labels.broker }} carries {{ $value | humanizePercentage }} more than the mean load share of group {{ $labels.group }}",
-            description: "Look at the partitions and leaders on broker {{ $labels.broker }} (brokerwatch_broker_metric_share shows which metric): reassign partitions or run a preferred leader election.",
-        },
-    },
-    Spec {
-        alert: Alert::KafkaClusterLoadImbalance,
-        name: "KafkaClusterLoadImbalance",
-        subject: &["group"],
-        origin: Origin::Agents,
-        for_seconds: 15 * MINUTE,
-        severity: Severity::Warning,
-        threshold: None,
-        fires_when: "σ > r / N",
-        summary: "Group {group}'s load is uneven: standard deviation {stddev} against a limit of {limit}",
-        description: "{brokers} brokers, limit r/N with r = {r}. Most loaded: broker {most} with {most_share} ({most_deviation}); least loaded: broker {least} with {least_share} ({least_deviation}). Move load from {from} to {to}: rebalance the group's partitions (kafka-reassign-partitions or Cruise Control).",
-        prometheus: Prometheus {
-            comment: None,
-            expr: "brokerwatch_cluster_load_stddev > on (cluster, group) brokerwatch_cluster_load_stddev_limit",
-            summary: "Group {{ $labels.group }}'s load is uneven: standard deviation {{ $value | printf \"%.4f\" }} over its limit",
-            description: "Rebalance the group's partitions (kafka-reassign-partitions or Cruise Control); brokerwatch_broker_load_share shows who carries what.",
-        },
-    },
-    Spec {
-        alert: Alert::KafkaBrokerDiskImbalance,
-        name: "KafkaBrokerDiskImbalance",
-        subject: &["broker", "device"],
-        origin: Origin::Agents,
-        for_seconds: 30 * MINUTE,
-        severity: Severity::Warning,
-        threshold: None,
-        fires_when: "a log disk's share of the broker's log-disk bytes > r (10 %) above the mean",
-        summary: "Disk {device} of broker {broker} carries {share} of the bytes read and written on its {disks} log disks",
-        description: "{deviation} against the mean share of {mean} (limit ±{limit}); {figures}. Move partitions from its log dirs ({dirs}) to those on {least}, which carries {least_share} (kafka-reassign-partitions with log_dirs).",
-        prometheus: Prometheus {
-            comment: Some("Only the disks under the broker's log dirs are compared."),
-            expr: "brokerwatch_disk_load_deviation_ratio > {threshold}",
-            summary: "Disk {{ $labels.device }} of broker {{ $labels.broker }} carries {{ $value | humanizePercentage }} more than the mean share of its log disks' bytes",
-            description: "brokerwatch_disk_load_share shows which disk carries what. Move partitions between broker {{ $labels.broker }}'s log dirs (kafka-reassign-partitions with log_dirs).",
-        },
-    },
-    Spec {
-        alert: Alert::KafkaAgentDown,
-        name: "KafkaAgentDown",
-        subject: &["broker"],
-        origin: Origin::Agents,
-        for_seconds: 2 * MINUTE,
-        severity: Severity::Critical,
-        threshold: None,
-        fires_when: "no report for `broker_missing_after`",
-        summary: "No report from the agent of broker {broker} for {silent}",
-        description: "Its last report came at {last}. Broker {broker} is left out of the load until it reports. Check brokerwatch-agent on the host (systemctl status brokerwatch-agent) and its route to the collector.",
-        prometheus: Prometheus {
-            comment: Some("Silent for longer than the collector's broker_missing_after."),
-            expr: "time() - brokerwatch_agent_last_report_timestamp_seconds > on (cluster) group_left brokerwatch_collector_broker_missing_after_seconds",
-            summary: "No report from the agent of broker {{ $labels.broker }} for {{ $value | humanizeDuration }}",
-            description: "Check brokerwatch-agent on the host (systemctl status brokerwatch-agent) and its route to the collector.",
-        },
-    },
-    Spec {
-        alert: Alert::KafkaHostDiskSaturated,
-        name: "KafkaHostDiskSaturated",
-        subject: &["broker", "device"],
-        origin: Origin::Agents,
-        for_seconds: 10 * MINUTE,
-        severity: Severity::Warning,
-        threshold: Some(Threshold {
-            default: 0.90,
-            meaning: "Median %util over the window, 0..1.",
-        }),
-        fires_when: "median %util > 0.9",
-        summary: "Disk {device} of broker {broker} is busy {value} of the time",
-        description: "Median %util over the window is {value} (limit {limit}){figures}. Requests queue behind it: produce and fetch latency on broker {broker} will rise. Check which log dirs sit on {device} and move partitions off it.",
-        prometheus: Prometheus {
-            comment: None,
-            expr: "device:brokerwatch_disk_utilization:ratio_rate5m > {threshold}",
-            summary: "Disk {{ $labels.device }} of broker {{ $labels.broker_id }} is busy {{ $value | humanizePercentage }} of the time",
-            description: "Requests queue behind it: produce and fetch latency on broker {{ $labels.broker_id }} will rise. Check which log dirs sit on {{ $labels.device }} and move partitions off it.",
-        },
-    },
-    Spec {
-        alert: Alert::KafkaHostIowaitHigh,
-        name: "KafkaHostIowaitHigh",
-        subject: &["broker"],
-        origin: Origin::Agents,
-        for_seconds: 10 * MINUTE,
-        severity: Severity::Warning,
-        threshold: Some(Threshold {
-            default: 0.25,
-            meaning: "Median share of CPU time waiting on I/O over the window, 0..1.",
-        }),
-        fires_when: "median iowait > 0.25",
-        summary: "Broker {broker}'s CPUs wait on I/O {value} of the time",
-        description: "Median iowait over the window is {value} (limit {limit}): reads are missing the page cache or the disks are saturated. Look at the disk %util and the page-cache hit rate of broker {broker}.",
-        prometheus: Prometheus {
-            comment: None,
-            expr: "broker_id:brokerwatch_cpu_iowait:ratio_rate5m > {threshold}",
-            summary: "Broker {{ $labels.broker_id }}'s CPUs wait on I/O {{ $value | humanizePercentage }} of the time",
-            description: "Reads are missing the page cache or the disks are saturated: look at disk %util and the page-cache hit rate of broker {{ $labels.broker_id }}.",
-        },
-    },
-    Spec {
-        alert: Alert::KafkaHostNetworkSaturated,
-        name: "KafkaHostNetworkSaturated",
-        subject: &["broker", "device"],
-        origin: Origin::Agents,
-        for_seconds: 5 * MINUTE,
-        severity: Severity::Warning,
-        threshold: Some(Threshold {
-            default: 0.80,
-            meaning: "Median share of the link speed, either direction, 0..1.",
-        }),
-        fires_when: "median link utilization > 0.8",
-        summary: "Link {device} of broker {broker} runs at {value} of its speed",
-        description: "Median utilization of the busier direction over the window is {value} (limit {limit}). Consumers and followers of broker {broker} will lag; move leaders off it or add bandwidth.",
-        prometheus: Prometheus {
-            comment: None,
-            expr: "interface:brokerwatch_network_utilization:ratio_rate5m > {threshold}",
-            summary: "Link {{ $labels.interface }} of broker {{ $labels.broker_id }} runs at {{ $value | humanizePercentage }} of its speed",
-            description: "Consumers and followers of broker {{ $labels.broker_id }} will lag; move leaders off it or add bandwidth.",
-        },
-    },
-    Spec {
-        alert: Alert::KafkaPageCacheHitRatioLow,
-        name: "KafkaPageCacheHitRatioLow",
-        subject: &["broker"],
-        origin: Origin::Agents,
-        for_seconds: 10 * MINUTE,
-        severity: Severity::Warning,
-        threshold: Some(Threshold {
-            default: 0.80,
-            meaning: "Median page-cache hit ratio (the ebpf method where it runs, else the estimate), 0..1: fires below it.",
-        }),
-        fires_when: "median page-cache hit ratio (ebpf, else estimate) < 0.8",
-        summary: "Broker {broker} serves only {value} of its reads from the page cache",
-        description: "Median page-cache hit ratio over the window is {value} (limit {limit}): consumers or followers of broker {broker} are reading from disk. Look for lagging consumers reading old data, and at the memory left for the page cache and the disk %util of broker {broker}.",
-        prometheus: Prometheus {
-            comment: None,
-            expr: "broker_id:brokerwatch_page_cache_hit:ratio_rate5m < {threshold}",
-            summary: "Broker {{ $labels.broker_id }} serves only {{ $value | humanizePercentage }} of its reads from the page cache",
-            description: "Consumers or followers of broker {{ $labels.broker_id }} are reading from disk: look for lagging consumers reading old data, and at the memory left for the page cache and the disk %util of broker {{ $labels.broker_id }}.",
-        },
-    },
-    Spec {
-        alert: Alert::KafkaUnderReplicatedPartitions,
-        name: "KafkaUnderReplicatedPartitions",
-        subject: &[],
-        origin: Origin::Cluster,
-        for_seconds: MINUTE,
-        severity: Severity::Critical,
-        threshold: None,
-        fires_when: "under-replicated partitions other than a reassignment's; the description names the suspect broker",
-        summary: "{faults} under-replicated partitions in cluster {cluster}{internal}",
-        description: "{cause}{moving} Topics: {topics}.",
-        prometheus: Prometheus {
-            comment: Some("A reassignment's catch-up (extra replicas) is expected, not paged."),
-            expr: "brokerwatch_cluster_under_replicated_partitions - brokerwatch_reassigning_partitions > 0",
-            summary: "{{ $value }} under-replicated partitions in cluster {{ $labels.cluster }}",
-            description: "brokerwatch_broker_missing_from_isr_partitions shows which broker is missing from the ISRs; the collector's own alert names the suspect.",
-        },
-    },
-    Spec {
-        alert: Alert::KafkaOfflinePartitions,
-        name: "KafkaOfflinePartitions",
-        subject: &[],
-        origin: Origin::Cluster,
-        for_seconds: MINUTE,
-        severity: Severity::Critical,
-        threshold: None,
-        fires_when: "partitions without a leader",
-        summary: "{offline} partitions of cluster {cluster} have no leader{internal}",
-        description: "Producers and consumers of those partitions are failing now. Topics: {topics}. Brokers down: {down}. Bring their replicas back, or (losing data) allow an unclean leader election.",
-        prometheus: Prometheus {
-            comment: None,
-            expr: "brokerwatch_offline_partitions > 0",
-            summary: "{{ $value }} partitions of cluster {{ $labels.cluster }} have no leader",
-            description: "Producers and consumers of those partitions are failing now. Bring their replicas back, or (losing data) allow an unclean leader election.",
-        },
-    },
-    Spec {
-        alert: Alert::KafkaUnderMinIsrPartitions,
-        name: "KafkaUnderMinIsrPartitions",
-        subject: &[],
-        origin: Origin::Cluster,
-        for_seconds: MINUTE,
-        severity: Severity::Critical,
-        threshold: None,
-        fires_when: "in-sync replicas below `min.insync.replicas`",
-        summary: "{count} partitions of cluster {cluster} have fewer in-sync replicas than min.insync.replicas",
-        description: "Producers with acks=all get NOT_ENOUGH_REPLICAS on them. {cause}",
-        prometheus: Prometheus {
-            comment: None,
-            expr: "brokerwatch_under_min_isr_partitions > 0",
-            summary: "{{ $value }} partitions of cluster {{ $labels.cluster }} have fewer in-sync replicas than min.insync.replicas",
-            description: "Producers with acks=all get NOT_ENOUGH_REPLICAS on them.",
-        },
-    },
-    Spec {
-        alert: Alert::KafkaPreferredLeaderImbalance,
-        name: "KafkaPreferredLeaderImbalance",
-        subject: &["broker"],
-        origin: Origin::Cluster,
-        for_seconds: 10 * MINUTE,
-        severity: Severity::Warning,
-        threshold: Some(Threshold {
-            default: 0.10,
-            meaning: "Kafka's leader.imbalance.per.broker.percentage, as a ratio 0..1.",
-        }),
-        fires_when: "imbalance ratio > 0.10 (Kafka's `leader.imbalance.per.broker.percentage`)",
-        summary: "Broker {broker} leads {leading} of the {preferred} partitions it is the preferred leader of",
-        description: "Leader imbalance {ratio} (limit {limit}): its leadership sits on other brokers. Run a preferred leader election (kafka-leader-election --election-type PREFERRED) or check auto.leader.rebalance.enable.",
-        prometheus: Prometheus {
-            comment: None,
-            expr: "brokerwatch_preferred_leader_imbalance_ratio > {threshold}",
-            summary: "Broker {{ $labels.broker }} does not lead {{ $value | humanizePercentage }} of the partitions it prefers",
-            description: "Run a preferred leader election (kafka-leader-election --election-type PREFERRED) or check auto.leader.rebalance.enable.",
-        },
-    },
-    Spec {
-        alert: Alert::KafkaBrokerDown,
-        name: "KafkaBrokerDown",
-        subject: &["broker"],
-        origin: Origin::Cluster,
-        for_seconds: MINUTE,
-        severity: Severity::Critical,
-        threshold: None,
-        fires_when: "expected but not in the metadata",
-        summary: "Broker {broker} is not in cluster {cluster}'s metadata",
-        description: "It was expected (configured or seen before). Its partitions lose a replica, and those it led move or go offline: check the broker process and host (KafkaAgentDown tells whether the host still reports).",
-        prometheus: Prometheus {
-            comment: None,
-            expr: "brokerwatch_broker_in_metadata == 0",
-            summary: "Broker {{ $labels.broker }} is not in cluster {{ $labels.cluster }}'s metadata",
-            description: "Its partitions lose a replica and those it led move or go offline: check the broker process and host.",
-        },
-    },
-    Spec {
-        alert: Alert::KafkaConsumerGroupLag,
-        name: "KafkaConsumerGroupLag",
-        subject: &["consumergroup"],
-        origin: Origin::Cluster,
-        for_seconds: 5 * MINUTE,
-        severity: Severity::Warning,
-        threshold: None,
-        fires_when: "status or limits as above",
-        summary: "Consumer group {consumergroup} is {status}: {messages} messages, {behind} behind",
-        description: "{advice} Topics: {topics}.",
-        prometheus: Prometheus {
-            comment: Some("A status of the default alert_statuses, or over the group's limits (exported where set)."),
-            expr: "max by (cluster, consumergroup) (brokerwatch_consumergroup_status{status=~\"ERR|STOP|STALL|REWIND\"}) == 1\nor\nsum by (cluster, consumergroup) (brokerwatch_consumergroup_lag_messages) > on (cluster, consumergroup) brokerwatch_consumergroup_max_lag_messages\nor\nmax by (cluster, consumergroup) (brokerwatch_consumergroup_lag_seconds) > on (cluster, consumergroup) brokerwatch_consumergroup_max_lag_seconds",
-            summary: "Consumer group {{ $labels.consumergroup }} is lagging",
-            description: "brokerwatch_consumergroup_status shows its status, brokerwatch_consumergroup_lag_messages and _lag_seconds how far behind per topic, against the group's limits (brokerwatch_consumergroup_max_lag_messages, _max_lag_seconds).",
-        },
-    },
-    Spec {
-        alert: Alert::KafkaClusterUnreachable,
-        name: "KafkaClusterUnreachable",
-        subject: &[],
-        origin: Origin::Cluster,
-        for_seconds: MINUTE,
-        severity: Severity::Critical,
-        threshold: None,
-        fires_when: "the metadata is older than three `metadata_interval` (or never came); the description has the last error. Meanwhile the replication and lag alerts keep their state and their series are withheld, so nothing stale passes for fresh",
-        summary: "The collector cannot read cluster {cluster}'s metadata (stale for {stale})",
-        description: "Replication and consumer-lag alerts of {cluster} are on hold and their series withheld until the cluster answers again; last error: {error}. Check the collector's [kafka.properties] (bootstrap.servers, SASL/SSL) and that the brokers are reachable from the collector's host.",
-        prometheus: Prometheus {
-            comment: Some("Older than three metadata_interval, as the collector judges it."),
-            expr: "brokerwatch_kafka_metadata_age_seconds > on (cluster) brokerwatch_kafka_metadata_stale_after_seconds",
-            summary: "The collector cannot read cluster {{ $labels.cluster }}'s metadata (stale for {{ $value | humanizeDuration }})",
-            description: "Replication and consumer-lag alerts of {{ $labels.cluster }} are on hold and their series withheld until the cluster answers again. Check the collector's [kafka.properties] and that the brokers are reachable from the collector's host.",
-        },
-    },
+pub const CATALOGUE: [Spec; 29] = [
+    hosts::KAFKA_BROKER_LOAD_DEVIATION,
+    hosts::KAFKA_CLUSTER_LOAD_IMBALANCE,
+    hosts::KAFKA_BROKER_DISK_IMBALANCE,
+    hosts::KAFKA_AGENT_DOWN,
+    hosts::KAFKA_HOST_DISK_SATURATED,
+    hosts::KAFKA_HOST_IOWAIT_HIGH,
+    hosts::KAFKA_HOST_NETWORK_SATURATED,
+    hosts::KAFKA_PAGE_CACHE_HIT_RATIO_LOW,
+    cluster::KAFKA_UNDER_REPLICATED_PARTITIONS,
+    cluster::KAFKA_OFFLINE_PARTITIONS,
+    cluster::KAFKA_UNDER_MIN_ISR_PARTITIONS,
+    cluster::KAFKA_PREFERRED_LEADER_IMBALANCE,
+    cluster::KAFKA_BROKER_DOWN,
+    cluster::KAFKA_CONSUMER_GROUP_LAG,
+    cluster::KAFKA_CLUSTER_UNREACHABLE,
+    broker::KAFKA_BROKER_PROCESS_DOWN,
+    broker::KAFKA_BROKER_UNRESPONSIVE,
+    broker::KAFKA_SLOW_BROKER,
+    broker::KAFKA_ACTIVE_CONTROLLER_COUNT,
+    broker::KAFKA_OFFLINE_LOG_DIRS,
+    broker::KAFKA_REQUEST_HANDLER_IDLE_LOW,
+    broker::KAFKA_NETWORK_PROCESSOR_IDLE_LOW,
+    broker::KAFKA_ISR_CHURN,
+    broker::KAFKA_USER_THROTTLED,
+    broker::KAFKA_BROKER_GC_PRESSURE,
+    broker::KAFKA_LOG_DIR_FILLING_UP,
+    broker::KAFKA_FILE_DESCRIPTORS_EXHAUSTING,
+    broker::KAFKA_HOST_KERNEL_ERRORS,
+    broker::KAFKA_BROKER_LOG_ERRORS,
 ];
 
 impl Alert {
@@ -541,6 +317,10 @@ pub fn example_rules_comment() -> String {
     }
     out
 }
+
+mod broker;
+mod cluster;
+mod hosts;
 
 #[cfg(test)]
 mod tests;

@@ -215,6 +215,20 @@ impl Keys<'_> {
     }
 
     /// A ratio in (0, 1], `default` when unset.
+    pub(crate) fn positive(
+        &self,
+        key: &str,
+        value: Option<f64>,
+        default: f64,
+    ) -> Result<f64, String> {
+        let value = value.unwrap_or(default);
+        if value > 0.0 && value.is_finite() && value <= 1e9 {
+            Ok(value)
+        } else {
+            Err(self.fail(key, format!("{value} is not a positive number")))
+        }
+    }
+
     pub(crate) fn ratio(&self, key: &str, value: Option<f64>, default: f64) -> Result<f64, String> {
         let value = value.unwrap_or(default);
         if value > 0.0 && value <= 1.0 {

@@ -226,15 +226,17 @@ pub(super) fn rules(
         let section = sections.remove(spec.name).unwrap_or_default();
         let defaults = Rule::default_for(spec.alert);
         let key = |k: &str| format!("rules.{}.{k}", spec.name);
-        let threshold = match defaults.threshold {
-            None if section.threshold.is_some() => {
-                return Err(keys.fail(
-                    &key("threshold"),
-                    "this rule has no threshold (it uses load.deviation)",
-                ))
+        let threshold = match (defaults.threshold, spec.threshold) {
+            (None, _) | (_, None) if section.threshold.is_some() => {
+                return Err(keys.fail(&key("threshold"), "this rule has no threshold"))
             }
-            None => None,
-            Some(default) => Some(keys.ratio(&key("threshold"), section.threshold, default)?),
+            (Some(default), Some(t)) if t.is_ratio => {
+                Some(keys.ratio(&key("threshold"), section.threshold, default)?)
+            }
+            (Some(default), Some(_)) => {
+                Some(keys.positive(&key("threshold"), section.threshold, default)?)
+            }
+            _ => None,
         };
         rules.insert(
             spec.alert,

@@ -18,7 +18,7 @@ fn minimal_config_gets_the_documented_defaults() {
     assert_eq!(config.window, Duration::from_secs(300));
     assert_eq!(config.deviation, 0.10);
     assert_eq!(config.weights.len(), 11);
-    assert_eq!(config.rules.len(), 15);
+    assert_eq!(config.rules.len(), CATALOGUE.len());
     assert!(config.kafka.is_none());
     assert_eq!(
         config.rule(Alert::KafkaPreferredLeaderImbalance).threshold,

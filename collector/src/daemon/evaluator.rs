@@ -164,6 +164,13 @@ impl Evaluator {
             &self.book,
             &groups,
         );
+        let mut restarts = families.counter(
+            "brokerwatch_broker_restarts_total",
+            "Broker process restarts the agents' reports showed (its start time changed) since the collector started.",
+        );
+        for (broker, entry) in store.brokers() {
+            restarts.add(&[("broker", &broker.to_string())], entry.restarts as f64);
+        }
         cluster.expose(
             &mut families,
             now,
@@ -266,5 +273,49 @@ mod tests {
         last_report.insert(4, 100.0);
         let later = evaluator.evaluate(&store, &last_report, &cluster, 265.0);
         assert_eq!(imbalance(&later), Some(Phase::Resolved));
+    }
+
+    #[test]
+    fn broker_restarts_are_counted_from_the_reports() {
+        let mut store = Store::new(300.0);
+        let started = |ticks: u64| {
+            let mut r = report(1, 1.0);
+            r.host.broker_process = Some(brokerwatch_common::BrokerProcessReport {
+                pid: 7,
+                cpu_seconds: 1.0,
+                resident_memory_bytes: 1,
+                threads: 1,
+                open_fds: 1,
+                max_fds: None,
+                read_bytes: None,
+                written_bytes: None,
+                start_time_ticks: ticks,
+            });
+            r
+        };
+        for (at, ticks) in [
+            (10.0, 100),
+            (20.0, 100),
+            (30.0, 900),
+            (40.0, 900),
+            (50.0, 1700),
+        ] {
+            store.insert(started(ticks), at);
+        }
+        let mut evaluator = Evaluator::new(config(), AlertBook::default(), 0.0);
+        let evaluation = evaluator.evaluate(
+            &store,
+            &BTreeMap::from([(1, 50.0)]),
+            &Arc::new(ClusterState::default()),
+            50.0,
+        );
+        let mut text = String::new();
+        prometheus::TextEncoder::new()
+            .encode_utf8(&evaluation.families, &mut text)
+            .unwrap();
+        assert!(
+            text.contains("brokerwatch_broker_restarts_total{broker=\"1\",cluster=\"c\"} 2"),
+            "{text}"
+        );
     }
 }

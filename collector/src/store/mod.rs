@@ -3,14 +3,19 @@
 //! so that one spike, a sudden drop or a zero sample does not move the load.
 //! Times are Unix seconds on the collector's clock (an agent's clock may be off).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use brokerwatch_common::Report;
-use statrs::statistics::{Data, Median};
 
 use crate::model::cluster::{GroupRows, LoadRows, ResourceGroups};
 use crate::model::load::{Metric, Row};
 use crate::model::replication::ReplicationFacts;
+
+mod health;
+mod window;
+
+pub use health::{Counter, Figure};
+use window::Window;
 
 /// A series the store keeps per broker.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -25,6 +30,37 @@ pub enum Series {
     Disk(String, Metric),
     /// One link's busier direction, as a share of its speed.
     LinkUtilization(String),
+    /// One of the broker's own figures (a gauge: its median is judged).
+    Broker(Figure),
+    /// A quota user's throttle time, the larger of produce and fetch, ms.
+    UserThrottleMs(String),
+    /// A count since the agent or the broker started: its increase is judged.
+    Counter(Counter),
+    /// A log dir's used bytes, one sample a minute over six hours, for the
+    /// time left until it is full.
+    LogDirUsed(String),
+    /// A broker figure's history over the last hour, one sample a minute.
+    History(Figure),
+}
+
+impl Series {
+    /// How long the series is kept: most for the window, the histories longer.
+    fn retention_seconds(&self, window_seconds: f64) -> f64 {
+        match self {
+            Series::LogDirUsed(_) => window_seconds.max(6.0 * 3600.0),
+            Series::History(_) => window_seconds + 3600.0,
+            Series::Counter(Counter::LogLines) => window_seconds + 3600.0,
+            _ => window_seconds,
+        }
+    }
+
+    /// The least time between two samples kept.
+    fn spacing_seconds(&self) -> f64 {
+        match self {
+            Series::LogDirUsed(_) | Series::History(_) | Series::Counter(Counter::LogLines) => 60.0,
+            _ => 0.0,
+        }
+    }
 }
 
 /// The series a report feeds: the broker's load metrics, and per disk and
@@ -100,34 +136,8 @@ pub fn series(report: &Report) -> Vec<(Series, f64)> {
     if let Some(fd) = &host.file_descriptors {
         out.push((Series::Load(Metric::Fd), fd.allocated as f64));
     }
+    out.extend(health::series(report));
     out
-}
-
-#[derive(Debug, Clone, Default)]
-struct Window(VecDeque<(f64, f64)>);
-
-impl Window {
-    fn push(&mut self, at: f64, value: f64, window_seconds: f64) {
-        self.0.push_back((at, value));
-        while self
-            .0
-            .front()
-            .is_some_and(|(t, _)| *t < at - window_seconds)
-        {
-            self.0.pop_front();
-        }
-    }
-
-    /// The median of the samples within the window ending at `now`.
-    fn robust(&self, now: f64, window_seconds: f64) -> Option<f64> {
-        let values: Vec<f64> = self
-            .0
-            .iter()
-            .filter(|(t, v)| *t >= now - window_seconds && v.is_finite())
-            .map(|(_, v)| *v)
-            .collect();
-        (!values.is_empty()).then(|| Data::new(values).median())
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +145,11 @@ pub struct BrokerEntry {
     pub latest: Report,
     pub received_at: f64,
     series: BTreeMap<Series, Window>,
+    /// Broker process restarts seen (its start time changed) since the
+    /// collector started.
+    pub restarts: u64,
+    /// When its first report came (since the collector started).
+    first_at: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -160,18 +175,26 @@ impl Store {
                 latest: report.clone(),
                 received_at: now,
                 series: BTreeMap::new(),
+                restarts: 0,
+                first_at: now,
             });
+        let started = |r: &Report| r.host.broker_process.as_ref().map(|p| p.start_time_ticks);
+        if let (Some(before), Some(now_started)) = (started(&entry.latest), started(&report)) {
+            entry.restarts += u64::from(before != now_started);
+        }
         for (name, value) in series(&report) {
+            let (retention, spacing) = (name.retention_seconds(window), name.spacing_seconds());
             entry
                 .series
                 .entry(name)
                 .or_default()
-                .push(now, value, window);
+                .push(now, value, retention, spacing);
         }
-        // A series the report no longer has (a disk removed) ages out of its window.
-        entry
-            .series
-            .retain(|_, w| w.0.back().is_some_and(|(t, _)| *t >= now - window));
+        // A series the report no longer has (a disk removed) ages out.
+        entry.series.retain(|name, w| {
+            w.newest_at()
+                .is_some_and(|t| t >= now - name.retention_seconds(window))
+        });
         entry.latest = report;
         entry.received_at = now;
     }
@@ -198,6 +221,56 @@ impl Store {
             .series
             .get(series)?
             .robust(now, self.window_seconds)
+    }
+
+    /// How much a counter series grew over the window (resets counted as
+    /// starting from zero), and over how many seconds of samples.
+    pub fn increase(&self, broker: i32, series: &Series, now: f64) -> Option<(f64, f64)> {
+        self.increase_between(broker, series, now - self.window_seconds, now)
+    }
+
+    /// [`Store::increase`] from `from` to `to`. A count that first appeared
+    /// after the broker's first report (the agent starts a kind of kernel
+    /// event at its first one) grew from zero.
+    pub fn increase_between(
+        &self,
+        broker: i32,
+        series: &Series,
+        from: f64,
+        to: f64,
+    ) -> Option<(f64, f64)> {
+        let entry = self.brokers.get(&broker)?;
+        let window = entry.series.get(series)?;
+        let (grew, span) = window.increase_between(from, to)?;
+        let born = window
+            .first_ever()
+            .filter(|(at, _)| *at > entry.first_at && (from..=to).contains(at))
+            .map_or(0.0, |(_, value)| value);
+        Some((grew + born, span))
+    }
+
+    /// The median of a series from `from` to `to` (the histories are
+    /// longer than the window).
+    pub fn median_between(&self, broker: i32, series: &Series, from: f64, to: f64) -> Option<f64> {
+        self.brokers
+            .get(&broker)?
+            .series
+            .get(series)?
+            .median_between(from, to)
+    }
+
+    pub fn window_seconds(&self) -> f64 {
+        self.window_seconds
+    }
+
+    /// A long series' growth per second over its retention, by least
+    /// squares, when it spans at least `least_seconds`.
+    pub fn slope(&self, broker: i32, series: &Series, least_seconds: f64) -> Option<f64> {
+        self.brokers
+            .get(&broker)?
+            .series
+            .get(series)?
+            .slope(least_seconds)
     }
 
     /// The series a broker has, e.g. to find its disks.

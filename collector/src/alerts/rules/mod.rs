@@ -3,8 +3,10 @@
 //! judge (a broker with no fresh report, for the host rules; the cluster's
 //! state while its metadata is stale) gets no verdict, so its alert keeps
 //! its state rather than resolving for lack of data. One file per area:
-//! the load, the hosts, the cluster's replication, consumer lag.
+//! the load, the hosts, the brokers' health, the cluster's replication,
+//! consumer lag.
 
+mod broker;
 mod cluster;
 mod host;
 mod lag;
@@ -50,6 +52,7 @@ pub fn verdicts(config: &Config, inputs: &Inputs) -> Vec<Verdict> {
     let mut j = Judge::new(&config.rules, &config.cluster);
     load::judge(&mut j, config, inputs);
     host::judge(&mut j, config, inputs);
+    broker::judge(&mut j, config, inputs);
     cluster::judge(&mut j, inputs);
     lag::judge(&mut j, config, inputs);
     j.verdicts
