@@ -119,6 +119,7 @@ pub struct Broker1Traffic {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     replication_bytes_out: AtomicU64,
+    seconds: AtomicU64,
 }
 
 impl Broker1Traffic {
@@ -138,6 +139,7 @@ impl Broker1Traffic {
             bytes(produced) * (REPLICATION_FACTOR - 1),
             Ordering::Relaxed,
         );
+        self.seconds.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The JMX exporter's text format, with the names its usual Kafka rules give.
@@ -167,6 +169,38 @@ impl Broker1Traffic {
                 value.load(Ordering::Relaxed)
             );
         }
+        // A healthy broker's figures, and its JVM's collections: a young
+        // pause of 8 ms every other second, no full collection.
+        let seconds = self.seconds.load(Ordering::Relaxed);
+        let _ = write!(
+            out,
+            "# TYPE kafka_server_kafkarequesthandlerpool_requesthandleravgidlepercent gauge\n\
+             kafka_server_kafkarequesthandlerpool_requesthandleravgidlepercent 0.87\n\
+             # TYPE kafka_network_socketserver_networkprocessoravgidlepercent gauge\n\
+             kafka_network_socketserver_networkprocessoravgidlepercent 0.91\n\
+             # TYPE kafka_network_requestchannel_requestqueuesize gauge\n\
+             kafka_network_requestchannel_requestqueuesize 0\n\
+             # TYPE kafka_network_requestmetrics_99thpercentile gauge\n\
+             kafka_network_requestmetrics_99thpercentile{{name=\"TotalTimeMs\",request=\"Produce\"}} 14\n\
+             kafka_network_requestmetrics_99thpercentile{{name=\"TotalTimeMs\",request=\"FetchConsumer\"}} 502\n\
+             # TYPE kafka_server_replicamanager_isrshrinks_total counter\n\
+             kafka_server_replicamanager_isrshrinks_total 0\n\
+             # TYPE kafka_server_replicamanager_isrexpands_total counter\n\
+             kafka_server_replicamanager_isrexpands_total 0\n\
+             # TYPE kafka_server_replicamanager_underreplicatedpartitions gauge\n\
+             kafka_server_replicamanager_underreplicatedpartitions 0\n\
+             # TYPE kafka_controller_kafkacontroller_activecontrollercount gauge\n\
+             kafka_controller_kafkacontroller_activecontrollercount 1\n\
+             # TYPE kafka_log_logmanager_offlinelogdirectorycount gauge\n\
+             kafka_log_logmanager_offlinelogdirectorycount 0\n\
+             # TYPE jvm_gc_collection_seconds summary\n\
+             jvm_gc_collection_seconds_count{{gc=\"G1 Young Generation\"}} {young}\n\
+             jvm_gc_collection_seconds_sum{{gc=\"G1 Young Generation\"}} {young_seconds}\n\
+             jvm_gc_collection_seconds_count{{gc=\"G1 Old Generation\"}} 0\n\
+             jvm_gc_collection_seconds_sum{{gc=\"G1 Old Generation\"}} 0\n",
+            young = seconds / 2,
+            young_seconds = (seconds / 2) as f64 * 0.008,
+        );
         out
     }
 }
@@ -179,6 +213,10 @@ pub struct StandInLog {
     segments: Vec<std::fs::File>,
     length: u64,
     payload: Vec<u8>,
+    /// Its server.log, which the agent follows: a transient replica
+    /// fetcher error every 30 s, as a busy cluster's logs have.
+    server_log: Option<std::fs::File>,
+    seconds: u64,
 }
 
 impl StandInLog {
@@ -204,11 +242,35 @@ impl StandInLog {
                 segments.push(segment);
             }
         }
+        let server_log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(Self::server_log_path(dir))
+            .ok();
         Ok(StandInLog {
             segments,
             length: 0,
             payload: Vec::new(),
+            server_log,
+            seconds: 0,
         })
+    }
+
+    /// Where broker 1's stand-in server.log is, beside its log dir.
+    pub fn server_log_path(dir: &std::path::Path) -> std::path::PathBuf {
+        dir.with_file_name("server.log")
+    }
+
+    fn log_line(&mut self, level: &str, text: &str, logger: &str) {
+        use std::io::Write as _;
+        let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        let stamp = now
+            .trim_end_matches('Z')
+            .replace('T', " ")
+            .replace('.', ",");
+        if let Some(file) = &mut self.server_log {
+            let _ = writeln!(file, "[{stamp}] {level} {text} ({logger})");
+        }
     }
 
     /// One second: `produced` messages appended to each segment, and
@@ -216,6 +278,21 @@ impl StandInLog {
     /// write or read only makes the demo's I/O smaller, so it is not fatal.
     fn second(&mut self, produced: u64, consumed: u64) {
         use std::os::unix::fs::FileExt as _;
+        self.seconds += 1;
+        if self.seconds % 10 == 0 {
+            self.log_line(
+                "INFO",
+                "[Log partition=demo-0, dir=kafka-logs] Rolled new log segment",
+                "kafka.log.LocalLog",
+            );
+        }
+        if self.seconds % 30 == 5 {
+            self.log_line(
+                "ERROR",
+                "[ReplicaFetcher replicaId=1, leaderId=3, fetcherId=0] Error for partition demo-5 at offset 0 (NOT_LEADER_OR_FOLLOWER)",
+                "kafka.server.ReplicaFetcherThread",
+            );
+        }
         let (append, read) = (
             produced * MESSAGE_BYTES as u64,
             consumed * MESSAGE_BYTES as u64,

@@ -186,9 +186,10 @@ async fn run(
     let broker_metrics = cluster::serve_broker1_metrics(traffic).await?;
     let agent_config = brokerwatch_agent::config::from_toml(
         &format!(
-            "broker_id = 1\nlisten = \"{}\"\ninterval = \"5s\"\ncollector = \"{collector_url}\"\n[network]\nassumed_speed_mbits = 10000\n[log_dirs]\ndirs = [{:?}]\n[broker]\njmx_exporter_url = \"{broker_metrics}\"\n[page_cache]\ncount = \"host\"\n",
+            "broker_id = 1\nlisten = \"{}\"\ninterval = \"5s\"\ncollector = \"{collector_url}\"\n[network]\nassumed_speed_mbits = 10000\n[log_dirs]\ndirs = [{:?}]\n[broker]\njmx_exporter_url = \"{broker_metrics}\"\nlog_file = {:?}\n[page_cache]\ncount = \"host\"\n",
             options.agent_listen,
-            log_dir.display().to_string()
+            log_dir.display().to_string(),
+            cluster::StandInLog::server_log_path(&log_dir).display().to_string()
         ),
         "demo agent config",
         &brokerwatch_agent::config::Flags::default(),

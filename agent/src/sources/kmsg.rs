@@ -38,6 +38,17 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 8] = [
+        Kind::IoError,
+        Kind::MediumError,
+        Kind::FilesystemError,
+        Kind::HungTask,
+        Kind::SoftLockup,
+        Kind::OomKill,
+        Kind::LinkDown,
+        Kind::MachineCheck,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             Kind::IoError => "io_error",
@@ -280,6 +291,13 @@ impl Source for KernelLogSource {
             "brokerwatch_kernel_events_total",
             "Kernel log lines reporting a problem since the agent started, by kind and device (empty when the line names none).",
         );
+        // Every kind from the start (at 0, naming no device), so that a
+        // first event is an increase, not a new series.
+        for kind in Kind::ALL {
+            if !self.counts.events.keys().any(|(k, _)| *k == kind) {
+                events.add(&[("kind", kind.label()), ("device", "")], 0.0);
+            }
+        }
         for ((kind, device), total) in &self.counts.events {
             events.add(
                 &[
