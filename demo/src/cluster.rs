@@ -279,7 +279,7 @@ impl StandInLog {
     fn second(&mut self, produced: u64, consumed: u64) {
         use std::os::unix::fs::FileExt as _;
         self.seconds += 1;
-        if self.seconds % 10 == 0 {
+        if self.seconds.is_multiple_of(10) {
             self.log_line(
                 "INFO",
                 "[Log partition=demo-0, dir=kafka-logs] Rolled new log segment",
