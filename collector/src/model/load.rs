@@ -262,6 +262,18 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn metrics_are_named_and_compared_by_name() {
+        let names = Metric::names();
+        assert!(names.starts_with("partitions, leaders, "), "{names}");
+        for metric in Metric::ALL {
+            assert!(names.contains(metric.name()), "{names}");
+            assert!(metric == metric.name());
+        }
+        assert!(Metric::CpuUsed != "fd");
+        assert_eq!(Metric::from_name("leaders"), Some(Metric::Leaders));
+    }
+
+    #[test]
     fn metrics_order_as_their_names_do() {
         let mut by_name = [Metric::ALL.as_slice(), &Metric::DISK].concat();
         by_name.sort_by_key(|m| m.name());

@@ -721,3 +721,66 @@ fn groups_sum_their_partitions_and_take_the_worst() {
     assert_eq!(billing.lag_seconds, Some(worst));
     assert!(evaluate_groups(&Histories::new(), &RULES).is_empty());
 }
+
+/// A consumer whose lag grows by 10 messages at each of `times` (it commits
+/// each time), from a lag of 100.
+fn falling_behind_at(times: &[f64]) -> PartitionHistory {
+    let samples: Vec<(f64, i64, i64)> = times
+        .iter()
+        .enumerate()
+        .map(|(i, at)| {
+            let end = 1000 + 100 * i as i64;
+            (*at, end - (100 + 10 * i as i64), end)
+        })
+        .collect();
+    from(&samples)
+}
+
+#[test]
+fn the_trend_spans_from_the_first_sample_in_the_window() {
+    // Six points over exactly a quarter of the window: a trend.
+    let h = falling_behind_at(&[1000.0, 1030.0, 1060.0, 1090.0, 1120.0, 1150.0]);
+    assert_eq!(status(&h), Status::Warn);
+    // A sample exactly at the window's start is in the window.
+    let h = falling_behind_at(&[0.0, 475.0, 500.0, 525.0, 550.0, 600.0]);
+    assert_eq!(status(&h), Status::Warn);
+    // Growth over a minute of a 10-minute window: not yet a trend.
+    let h = falling_behind_at(&[1000.0, 1012.0, 1024.0, 1036.0, 1048.0, 1060.0]);
+    assert_eq!(status(&h), Status::Ok);
+}
+
+#[test]
+fn a_step_back_before_the_window_is_no_longer_a_rewind() {
+    // Commits keep up every 10 s; at t = 100 the group steps back once.
+    let mut samples: Vec<(f64, i64, i64)> = (0..=9)
+        .map(|i| (10.0 * i as f64, 100 * i, 100 * i))
+        .collect();
+    samples.push((100.0, 20, 1000));
+    let mut committed = 20;
+    let mut t = 105.0;
+    while t <= 705.0 {
+        committed += 100;
+        samples.push((t, committed, committed));
+        t += 10.0;
+    }
+    // At 705 the window starts at 105: the step back (100) is the one
+    // sample kept from before it, not in it.
+    assert_eq!(status(&from(&samples)), Status::Ok);
+}
+
+#[test]
+fn growing_counts_rises_only_and_a_level_slope_is_no_trend() {
+    let grows = |lags: &[f64], span: f64| growing(points(lags, span).into_iter(), 150.0);
+    // Flat, then one step: one rise in four.
+    assert!(!grows(&[100.0, 100.0, 100.0, 100.0, 111.0], 150.0));
+    // Three rises in four and 15 % more, but a level least-squares slope.
+    assert!(!grows(&[100.0, 120.0, 80.0, 90.0, 115.0], 150.0));
+    // Times as Unix seconds: the span is the last less the first.
+    let late = |span: f64| {
+        points(&[100.0, 110.0, 120.0, 130.0, 140.0], span)
+            .into_iter()
+            .map(|(t, lag)| (t + 1.7e9, lag))
+    };
+    assert!(growing(late(150.0), 150.0));
+    assert!(!growing(late(149.0), 150.0));
+}
