@@ -8,8 +8,11 @@
 //! and broker side` adds the broker process (this bench's own pid, through a
 //! pid file), a log dir of 200 partitions (walked every minute, so mostly
 //! cached), fetching and parsing a JMX exporter scrape over loopback HTTP as
-//! each cycle does, and reading the ebpf page-cache counters (when the probe
-//! can be attached: root or CAP_BPF + CAP_PERFMON).
+//! each cycle does, reading the ebpf page-cache counters (when the probe
+//! can be attached: root or CAP_BPF + CAP_PERFMON), and following a broker
+//! log that a thread appends 20 lines to (2 of them errors) every
+//! millisecond, about each cycle. Every case follows the kernel log
+//! (/dev/kmsg, where the bench may read it).
 
 use std::path::Path;
 use std::time::Instant;
@@ -84,12 +87,35 @@ fn benches(c: &mut Criterion) {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jmx_exporter_kafka2.txt"),
     )
     .expect("fixture");
+    let server_log = broker.path().join("server.log");
+    std::fs::write(&server_log, "").expect("server.log");
     let host = host(&format!(
-        "[log_dirs]\ndirs = [{:?}]\n[broker]\npid_file = {:?}\njmx_exporter_url = {:?}\n",
+        "[log_dirs]\ndirs = [{:?}]\n[broker]\npid_file = {:?}\njmx_exporter_url = {:?}\nlog_file = {:?}\n",
         log_dir.display().to_string(),
         pid_file.display().to_string(),
-        serve(scrape)
+        serve(scrape),
+        server_log.display().to_string()
     ));
+    // A busy broker's log: 20 lines a millisecond, from a thread of its own.
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writer = {
+        let writing = writing.clone();
+        let server_log = server_log.clone();
+        std::thread::spawn(move || {
+            use std::io::Write as _;
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&server_log)
+                .expect("log");
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                for i in 0..20 {
+                    let level = if i % 10 == 0 { "ERROR" } else { "INFO" };
+                    let _ = writeln!(file, "[2026-12-01 10:00:00,000] {level} [ReplicaFetcher replicaId=1, leaderId=3, fetcherId=0] line {i} (kafka.server.ReplicaFetcherThread)");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        })
+    };
     eprintln!(
         "the ebpf page-cache probe is in this figure where it could be attached (the log says)"
     );
@@ -98,6 +124,8 @@ fn benches(c: &mut Criterion) {
         "collection cycle + encode, live host and broker side",
         host,
     );
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    let _ = writer.join();
 }
 
 criterion_group!(agent, benches);
