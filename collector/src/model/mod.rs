@@ -3,6 +3,7 @@
 //! a file or the network.
 
 pub mod cluster;
+pub mod anomaly;
 pub mod lag;
 pub mod load;
 pub mod replication;

@@ -1,0 +1,286 @@
+//! Sudden change in a traffic series (a topic's records per second, a
+//! user's bytes per second) against the series' own robust baseline: the
+//! median and spread of its last hour, and the same hour of the previous
+//! day once a day of history is there. A change must be clear against both
+//! (a daily batch that doubles the traffic at 02:00 every night is not news
+//! at 02:00) and clear of the hour's noise; the current level is the median
+//! of the last three samples, so one odd round never counts.
+//!
+//! History is kept compactly (per-minute and per-hour means), so that it can
+//! be written to the state dir and survive a restart.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+/// Samples whose median is the current level.
+const CURRENT_SAMPLES: usize = 3;
+/// Minutes of per-minute means kept: the recent baseline and some slack.
+const MINUTES_KEPT: i64 = 70;
+/// The recent baseline: the hour before the last few minutes (which hold
+/// the change being judged).
+const BASELINE_FROM_MINUTES: i64 = 63;
+const BASELINE_TO_MINUTES: i64 = 3;
+/// Minutes of the last hour that must be known before anything is judged.
+const BASELINE_MIN_MINUTES: usize = 30;
+/// Hours of per-hour means kept: enough for the same hour yesterday.
+const HOURS_KEPT: i64 = 26;
+const DAY_SECONDS: f64 = 86_400.0;
+/// How far a change must stand out of the hour's noise, in robust standard
+/// deviations (1.4826 × the median absolute deviation).
+const NOISE_SIGMAS: f64 = 3.0;
+
+/// When a change is an anomaly.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AnomalySettings {
+    /// A surge: the current level at least this many times the baseline.
+    pub surge_factor: f64,
+    /// A drop: the current level at most this share of the baseline.
+    pub drop_ratio: f64,
+    /// Below this level a series is too quiet to judge: a baseline under it
+    /// counts as this much for a surge, and a drop from it is not news.
+    pub floor: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Surge,
+    Drop,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Surge => "surge",
+            Direction::Drop => "drop",
+        }
+    }
+}
+
+/// A sudden change, with the figures that show it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Anomaly {
+    pub direction: Direction,
+    /// The median of the last three samples.
+    pub current: f64,
+    /// The median of the last hour (without its last minutes).
+    pub baseline: f64,
+    /// The same hour of the previous day, once there is one.
+    pub yesterday: Option<f64>,
+}
+
+/// A mean being accumulated for one bucket (a minute, an hour).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+struct Bucket {
+    index: i64,
+    sum: f64,
+    sum_of_squares: f64,
+    count: u32,
+}
+
+impl Bucket {
+    fn mean(&self) -> f64 {
+        self.sum / f64::from(self.count.max(1))
+    }
+
+    /// The samples' standard deviation inside the bucket.
+    fn deviation(&self) -> f64 {
+        let mean = self.mean();
+        (self.sum_of_squares / f64::from(self.count.max(1)) - mean * mean)
+            .max(0.0)
+            .sqrt()
+    }
+}
+
+/// A closed bucket: its index, the mean and the standard deviation of its samples.
+type Closed = (i64, f64, f64);
+
+/// One series' history.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// The last samples, newest last.
+    last: VecDeque<f64>,
+    /// Closed minutes (minutes since the epoch), oldest first.
+    minutes: VecDeque<Closed>,
+    minute: Option<Bucket>,
+    /// Closed hours (hours since the epoch), oldest first.
+    hours: VecDeque<Closed>,
+    hour: Option<Bucket>,
+}
+
+/// Adds `value` to the open bucket of `index`, closing the open one into
+/// `closed` when the index moved on, and drops what is older than `kept`.
+fn accumulate(
+    open: &mut Option<Bucket>,
+    closed: &mut VecDeque<Closed>,
+    index: i64,
+    value: f64,
+    kept: i64,
+) {
+    match open {
+        Some(bucket) if bucket.index == index => {
+            bucket.sum += value;
+            bucket.sum_of_squares += value * value;
+            bucket.count += 1;
+        }
+        _ => {
+            if let Some(done) = open.take() {
+                closed.push_back((done.index, done.mean(), done.deviation()));
+            }
+            *open = Some(Bucket {
+                index,
+                sum: value,
+                sum_of_squares: value * value,
+                count: 1,
+            });
+        }
+    }
+    while closed.front().is_some_and(|(i, _, _)| *i <= index - kept) {
+        closed.pop_front();
+    }
+}
+
+/// The median of `values` (sorted in place); `None` for none.
+fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    })
+}
+
+impl History {
+    /// Records the series' value at `at` (Unix seconds). Values that are not
+    /// finite and non-negative are not traffic and are skipped.
+    pub fn record(&mut self, at: f64, value: f64) {
+        if !(value.is_finite() && value >= 0.0) {
+            return;
+        }
+        self.last.push_back(value);
+        if self.last.len() > CURRENT_SAMPLES {
+            self.last.pop_front();
+        }
+        let minute = (at / 60.0).floor() as i64;
+        accumulate(
+            &mut self.minute,
+            &mut self.minutes,
+            minute,
+            value,
+            MINUTES_KEPT,
+        );
+        let hour = (at / 3600.0).floor() as i64;
+        accumulate(&mut self.hour, &mut self.hours, hour, value, HOURS_KEPT);
+    }
+
+    /// The level now: the median of the last samples, once there are enough.
+    pub fn current(&self) -> Option<f64> {
+        (self.last.len() == CURRENT_SAMPLES)
+            .then(|| median(&mut self.last.iter().copied().collect::<Vec<_>>()))
+            .flatten()
+    }
+
+    /// The last hour's median and its noise, without its last minutes;
+    /// `None` while fewer than half its minutes are known. The noise is the
+    /// larger of the minutes' robust spread (1.4826 × their median absolute
+    /// deviation) and the samples' typical spread inside a minute (which
+    /// the minutes' means smooth away, and the current level does not).
+    fn baseline(&self, at: f64) -> Option<(f64, f64)> {
+        let minute = (at / 60.0).floor() as i64;
+        let recent: Vec<&Closed> = self
+            .minutes
+            .iter()
+            .filter(|(i, _, _)| {
+                *i >= minute - BASELINE_FROM_MINUTES && *i < minute - BASELINE_TO_MINUTES
+            })
+            .collect();
+        if recent.len() < BASELINE_MIN_MINUTES {
+            return None;
+        }
+        let centre = median(&mut recent.iter().map(|m| m.1).collect::<Vec<_>>())?;
+        let between = 1.4826
+            * median(
+                &mut recent
+                    .iter()
+                    .map(|m| (m.1 - centre).abs())
+                    .collect::<Vec<_>>(),
+            )?;
+        let within = median(&mut recent.iter().map(|m| m.2).collect::<Vec<_>>())?;
+        Some((centre, between.max(within)))
+    }
+
+    /// The mean of the hour a day before `at`, if it was recorded.
+    fn yesterday(&self, at: f64) -> Option<f64> {
+        let hour = ((at - DAY_SECONDS) / 3600.0).floor() as i64;
+        self.hours
+            .iter()
+            .find(|(i, _, _)| *i == hour)
+            .map(|(_, mean, _)| *mean)
+    }
+
+    /// Whether the series changed suddenly at `at`; `None` while its
+    /// history is too short to say or the change is ordinary.
+    pub fn judge(&self, at: f64, settings: &AnomalySettings) -> Option<Anomaly> {
+        let current = self.current()?;
+        let (baseline, spread) = self.baseline(at)?;
+        let yesterday = self.yesterday(at);
+        let surge_base = baseline.max(settings.floor);
+        let surge = current >= settings.surge_factor * surge_base
+            && current > baseline + NOISE_SIGMAS * spread
+            && yesterday.is_none_or(|y| current >= settings.surge_factor * y.max(settings.floor));
+        let drop = baseline >= settings.floor
+            && current <= settings.drop_ratio * baseline
+            && current < baseline - NOISE_SIGMAS * spread
+            && yesterday.is_none_or(|y| current <= settings.drop_ratio * y);
+        let direction = if surge {
+            Direction::Surge
+        } else if drop {
+            Direction::Drop
+        } else {
+            return None;
+        };
+        Some(Anomaly {
+            direction,
+            current,
+            baseline,
+            yesterday,
+        })
+    }
+
+    /// Whether every time it holds is a time (a state file edited by hand
+    /// may hold anything) and every value a rate.
+    pub fn is_sane(&self) -> bool {
+        let rate = |v: &f64| v.is_finite() && *v >= 0.0;
+        let latest_minute = (crate::clock::LATEST_UNIX_SECONDS / 60.0) as i64;
+        let bucket_ok = |b: &Option<Bucket>| {
+            b.as_ref().is_none_or(|b| {
+                b.index >= 0
+                    && b.index <= latest_minute
+                    && rate(&b.sum)
+                    && rate(&b.sum_of_squares)
+                    && b.count > 0
+            })
+        };
+        self.last.iter().all(rate)
+            && self.last.len() <= CURRENT_SAMPLES
+            && self
+                .minutes
+                .iter()
+                .chain(&self.hours)
+                .all(|(i, mean, deviation)| {
+                    *i >= 0 && *i <= latest_minute && rate(mean) && rate(deviation)
+                })
+            && self.minutes.len() as i64 <= MINUTES_KEPT
+            && self.hours.len() as i64 <= HOURS_KEPT
+            && bucket_ok(&self.minute)
+            && bucket_ok(&self.hour)
+    }
+}
+
+#[cfg(test)]
+mod tests;
