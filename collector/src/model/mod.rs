@@ -7,6 +7,7 @@ pub mod anomaly;
 pub mod lag;
 pub mod load;
 pub mod replication;
+pub mod topics;
 
 use std::collections::BTreeMap;
 
