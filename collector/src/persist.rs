@@ -1,12 +1,17 @@
-//! What the collector keeps across restarts, written atomically.
+//! What the collector keeps across restarts, written atomically: the state
+//! (`state.json`, every evaluation) and the traffic history (`traffic.json`,
+//! every few minutes: it is larger and changes slowly).
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::alerts::state::AlertBook;
+use crate::model::anomaly::Series;
+use crate::model::topics::TopicMemory;
 
 /// The collector's state file (`STATE_DIR/state.json`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -21,12 +26,55 @@ pub struct Persisted {
     pub kafka_brokers_seen: std::collections::BTreeSet<i32>,
 }
 
+/// The traffic history (`STATE_DIR/traffic.json`): what the no-traffic and
+/// anomaly judgements need of the past.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrafficHistory {
+    /// When each topic was first seen and last took a record.
+    #[serde(default)]
+    pub topics: BTreeMap<String, TopicMemory>,
+    /// Records per second per topic.
+    #[serde(default)]
+    pub topic_rates: Series,
+    /// Produce and fetch bytes per second per quota user.
+    #[serde(default)]
+    pub user_rates: Series,
+}
+
 /// Reads the state file; a missing file is a fresh start. A file that cannot
 /// be read back is moved aside (kept for the operator) and the error says where.
 pub fn load(path: &Path) -> Result<Persisted, String> {
+    load_checked(path, check, "starting with no alerts")
+}
+
+/// Reads the traffic history, as [`load`] does the state.
+pub fn load_traffic(path: &Path) -> Result<TrafficHistory, String> {
+    load_checked(path, check_traffic, "starting with no traffic history")
+}
+
+fn check_traffic(history: &TrafficHistory) -> Result<(), String> {
+    if let Some((topic, _)) = history.topics.iter().find(|(_, m)| {
+        !sane_time(m.first_seen_at) || m.last_message_at.is_some_and(|t| !sane_time(t))
+    }) {
+        return Err(format!("out of range: topic {topic}'s times"));
+    }
+    if !(history.topic_rates.is_sane() && history.user_rates.is_sane()) {
+        return Err(
+            "out of range: a traffic history holds a time or a rate no clock or counter gives"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+fn load_checked<T: DeserializeOwned + Default>(
+    path: &Path,
+    check: fn(&T) -> Result<(), String>,
+    starting: &str,
+) -> Result<T, String> {
     let text = match std::fs::read(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Persisted::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(T::default()),
         Err(e) => {
             return Err(format!(
                 "state {}: cannot read it ({e}); check the state_dir permissions",
@@ -41,11 +89,11 @@ pub fn load(path: &Path) -> Result<Persisted, String> {
                 brokerwatch_common::config::quote_limited(&e.to_string())
             )
         })
-        .and_then(|state: Persisted| check(&state).map(|()| state));
+        .and_then(|state: T| check(&state).map(|()| state));
     state.map_err(|problem| {
         let (aside, moved) = set_aside(path);
         format!(
-            "state {}: {problem}; {}, starting with no alerts",
+            "state {}: {problem}; {}, {starting}",
             path.display(),
             match moved {
                 Ok(()) => format!("kept it as {}", aside.display()),
@@ -95,7 +143,7 @@ fn set_aside(path: &Path) -> (std::path::PathBuf, std::io::Result<()>) {
 
 /// Writes the state atomically: a temporary file, fsync, rename, fsync of
 /// the directory. A crash leaves either the old state or the new one.
-pub fn save(path: &Path, state: &Persisted) -> Result<(), String> {
+pub fn save(path: &Path, state: &impl Serialize) -> Result<(), String> {
     let fail = |what: &str, e: std::io::Error| {
         format!(
             "state {}: {what} failed ({e}); check the state_dir's free space and permissions",
@@ -105,7 +153,12 @@ pub fn save(path: &Path, state: &Persisted) -> Result<(), String> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| fail("creating the directory", e))?;
     let temporary = path.with_extension("json.tmp");
-    let json = serde_json::to_vec_pretty(state).expect("the state serialises");
+    let json = serde_json::to_vec(state).map_err(|e| {
+        format!(
+            "state {}: cannot serialise it ({e}); this is a bug, please report it",
+            path.display()
+        )
+    })?;
     let written = std::fs::File::create(&temporary)
         .map_err(|e| fail("creating the temporary file", e))
         .and_then(|mut file| {
@@ -155,6 +208,36 @@ mod tests {
             last_report: [(2, 1.5)].into(),
             kafka_brokers_seen: [1, 2].into(),
         }
+    }
+
+    #[test]
+    fn the_traffic_history_survives_a_save_and_an_absurd_one_is_kept_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("traffic.json");
+        assert_eq!(load_traffic(&path).unwrap(), TrafficHistory::default());
+        let mut history = TrafficHistory::default();
+        history.topics.insert(
+            "orders".into(),
+            TopicMemory {
+                first_seen_at: 10.0,
+                last_message_at: Some(20.0),
+            },
+        );
+        history
+            .topic_rates
+            .record(30.0, [("orders".to_owned(), 5.0)], 10);
+        save(&path, &history).unwrap();
+        assert_eq!(load_traffic(&path).unwrap(), history);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            text.replace("\"first_seen_at\":10.0", "\"first_seen_at\":1e300"),
+        )
+        .unwrap();
+        let err = load_traffic(&path).unwrap_err();
+        assert!(err.contains("out of range: topic orders's times"), "{err}");
+        assert!(err.ends_with("starting with no traffic history"), "{err}");
+        assert!(path.with_extension("json.unreadable").exists());
     }
 
     #[test]

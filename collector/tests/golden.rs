@@ -48,7 +48,12 @@ fn views_match_the_golden_files() {
     let dir = tempfile::tempdir().unwrap();
     let config =
         Arc::new(from_toml_text(&input::config(dir.path()), "golden", &Flags::default()).unwrap());
-    let mut evaluator = Evaluator::new(config.clone(), Default::default(), input::START);
+    let mut evaluator = Evaluator::new(
+        config.clone(),
+        Default::default(),
+        Default::default(),
+        input::START,
+    );
     let mut store = Store::new(config.window.as_secs_f64());
     let mut last_report = BTreeMap::new();
     let mut cluster = ClusterState::default();
@@ -78,6 +83,8 @@ fn views_match_the_golden_files() {
             at: now - input::METADATA_AGE,
             partitions: Arc::default(),
             facts: Arc::new(facts),
+            snapshot: Arc::new(snapshot),
+            leaders: Arc::default(),
         });
         let mut histories = Histories::new();
         for ((group, topic, partition), samples) in &offsets {
@@ -100,6 +107,7 @@ fn views_match_the_golden_files() {
             lag: Arc::new(evaluate_groups(&histories, &config.consumer_groups.rules)),
             gone: Vec::new(),
             history: Arc::default(),
+            described: Arc::default(),
         });
         evaluation =
             Some(evaluator.evaluate(&store, &last_report, &Arc::new(cluster.clone()), now));

@@ -50,18 +50,9 @@ impl<'a> Judge<'a> {
             return;
         }
         let spec = alert.spec();
-        debug_assert_eq!(spec.subject.len(), subject.len(), "{}", spec.name);
-        let mut labels: BTreeMap<String, String> = [
-            ("alertname".to_owned(), spec.name.to_owned()),
-            ("cluster".to_owned(), self.cluster.to_owned()),
-            ("severity".to_owned(), rule.severity.as_str().to_owned()),
-        ]
-        .into();
+        let labels = self.labels(alert, subject);
         let mut fill: Vec<(&str, &str)> = vec![("cluster", self.cluster)];
-        for (label, value) in spec.subject.iter().zip(subject) {
-            labels.insert((*label).to_owned(), (*value).to_owned());
-            fill.push((label, value));
-        }
+        fill.extend(spec.subject.iter().copied().zip(subject.iter().copied()));
         fill.extend(values.iter().map(|(k, v)| (*k, v.as_str())));
         self.verdicts.push(Verdict {
             labels,
@@ -71,6 +62,43 @@ impl<'a> Judge<'a> {
             ]
             .into(),
             active,
+            for_seconds: rule.for_duration.as_secs_f64(),
+        });
+    }
+}
+
+impl Judge<'_> {
+    /// The verdict's labels: the alert, the cluster, the severity, the subject.
+    fn labels(&self, alert: Alert, subject: &[&str]) -> BTreeMap<String, String> {
+        let spec = alert.spec();
+        debug_assert_eq!(spec.subject.len(), subject.len(), "{}", spec.name);
+        let mut labels: BTreeMap<String, String> = [
+            ("alertname".to_owned(), spec.name.to_owned()),
+            ("cluster".to_owned(), self.cluster.to_owned()),
+            (
+                "severity".to_owned(),
+                self.rules[&alert].severity.as_str().to_owned(),
+            ),
+        ]
+        .into();
+        for (label, value) in spec.subject.iter().zip(subject) {
+            labels.insert((*label).to_owned(), (*value).to_owned());
+        }
+        labels
+    }
+
+    /// An inactive verdict without wording, for rules over many subjects (a
+    /// hundred thousand topics): the alert book never shows an inactive
+    /// verdict's wording (a resolved alert keeps the wording it fired with).
+    pub fn clear(&mut self, alert: Alert, subject: &[&str]) {
+        let rule = &self.rules[&alert];
+        if !rule.enabled {
+            return;
+        }
+        self.verdicts.push(Verdict {
+            labels: self.labels(alert, subject),
+            annotations: BTreeMap::new(),
+            active: false,
             for_seconds: rule.for_duration.as_secs_f64(),
         });
     }

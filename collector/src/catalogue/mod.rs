@@ -41,11 +41,21 @@ pub enum Alert {
     KafkaFileDescriptorsExhausting,
     KafkaHostKernelErrors,
     KafkaBrokerLogErrors,
+    KafkaTopicNoTraffic,
+    KafkaTopicTrafficAnomaly,
+    KafkaUserTrafficAnomaly,
+    KafkaTopicPartitionSkew,
+    KafkaTopicReplicationFactorLow,
+    KafkaTopicConcentrated,
+    KafkaPartitionLeaderFlapping,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Worth a look in working hours (a topic nobody writes to): routed
+    /// to a ticket or a channel, never a page.
+    Info,
     Warning,
     Critical,
 }
@@ -53,6 +63,7 @@ pub enum Severity {
 impl Severity {
     pub fn as_str(self) -> &'static str {
         match self {
+            Severity::Info => "info",
             Severity::Warning => "warning",
             Severity::Critical => "critical",
         }
@@ -131,7 +142,7 @@ const MINUTE: u64 = 60;
 /// The load deviation r of `[load] deviation`, as the Prometheus twins use it.
 pub const DEFAULT_DEVIATION: f64 = 0.10;
 
-pub const CATALOGUE: [Spec; 29] = [
+pub const CATALOGUE: [Spec; 36] = [
     hosts::KAFKA_BROKER_LOAD_DEVIATION,
     hosts::KAFKA_CLUSTER_LOAD_IMBALANCE,
     hosts::KAFKA_BROKER_DISK_IMBALANCE,
@@ -161,6 +172,13 @@ pub const CATALOGUE: [Spec; 29] = [
     broker::KAFKA_FILE_DESCRIPTORS_EXHAUSTING,
     broker::KAFKA_HOST_KERNEL_ERRORS,
     broker::KAFKA_BROKER_LOG_ERRORS,
+    topics::KAFKA_TOPIC_NO_TRAFFIC,
+    topics::KAFKA_TOPIC_TRAFFIC_ANOMALY,
+    topics::KAFKA_USER_TRAFFIC_ANOMALY,
+    topics::KAFKA_TOPIC_PARTITION_SKEW,
+    topics::KAFKA_TOPIC_REPLICATION_FACTOR_LOW,
+    topics::KAFKA_TOPIC_CONCENTRATED,
+    topics::KAFKA_PARTITION_LEADER_FLAPPING,
 ];
 
 impl Alert {
@@ -282,6 +300,7 @@ pub fn readme_table(origin: Origin) -> String {
         };
         let severity = match spec.severity {
             Severity::Critical => ", critical",
+            Severity::Info => ", info",
             Severity::Warning => "",
         };
         let _ = writeln!(
@@ -299,7 +318,7 @@ pub fn readme_table(origin: Origin) -> String {
 pub fn example_rules_comment() -> String {
     let mut out = String::from(
         "# Per rule: enabled, for (how long the condition holds before firing),\n\
-         # severity (warning or critical), and threshold where the rule has one.\n\
+         # severity (info, warning or critical), and threshold where the rule has one.\n\
          # Defaults:\n",
     );
     for spec in &CATALOGUE {
@@ -321,6 +340,7 @@ pub fn example_rules_comment() -> String {
 mod broker;
 mod cluster;
 mod hosts;
+mod topics;
 
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@
 
 mod groups;
 mod sections;
+mod topics;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use crate::model::load::Weights;
 
 pub use groups::GroupsConfig;
 use sections::FileConfig;
+pub use topics::TopicsConfig;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -56,6 +58,7 @@ pub struct Config {
     /// The cluster itself, when `[kafka]` is configured.
     pub kafka: Option<KafkaConfig>,
     pub consumer_groups: GroupsConfig,
+    pub topics: TopicsConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -299,6 +302,7 @@ pub fn from_toml_text(text: &str, origin: &str, flags: &Flags) -> Result<Config,
         resolved_retention: alertmanager.resolved_retention,
         kafka: file.kafka.map(|k| k.check(&keys)).transpose()?,
         consumer_groups: file.consumer_groups.check(&keys)?,
+        topics: file.topics.check(&keys)?,
     })
 }
 

@@ -9,6 +9,7 @@ use brokerwatch_common::Secret;
 use serde::Deserialize;
 
 use super::groups::GroupsSection;
+use super::topics::TopicsSection;
 use super::{rule_names, KafkaConfig, Keys};
 use super::{Rule, Rules};
 use crate::catalogue::{Alert, Severity, CATALOGUE};
@@ -38,6 +39,8 @@ pub(super) struct FileConfig {
     pub kafka: Option<KafkaSection>,
     #[serde(default)]
     pub consumer_groups: GroupsSection,
+    #[serde(default)]
+    pub topics: TopicsSection,
 }
 
 #[derive(Debug, Default, Deserialize)]

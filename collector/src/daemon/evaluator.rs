@@ -8,15 +8,16 @@ use std::sync::Arc;
 use brokerwatch_common::exposition::Families;
 use prometheus::proto::MetricFamily;
 
-use crate::alerts::rules::{self, Inputs, KafkaHealth};
+use crate::alerts::rules::{self, Inputs, KafkaHealth, Rates};
 use crate::alerts::state::{AlertBook, Retention, Transition};
 use crate::config::Config;
 use crate::kafka::checks::ClusterState;
 use crate::metrics::evaluation_families;
+use crate::model::anomaly::Series;
 use crate::model::cluster::{cluster_load, ClusterLoad};
 use crate::model::lag::GroupLag;
 use crate::model::replication::ReplicationFacts;
-use crate::persist::Persisted;
+use crate::persist::{Persisted, TrafficHistory};
 use crate::store::Store;
 
 /// What one evaluation found, as the API, the notifiers and `/metrics` read it.
@@ -57,14 +58,84 @@ pub struct Evaluator {
     book: AlertBook,
     /// When this run started, for a cluster that never answered.
     started_at: f64,
+    /// Records per second per topic, and when the last round was recorded.
+    topic_rates: Series,
+    topics_at: f64,
+    /// Bytes per second per quota user, and when they were last recorded.
+    user_rates: Series,
+    users_at: Option<f64>,
+    /// What an earlier run remembered of each topic, until the cluster's
+    /// first round of end offsets takes it over.
+    restored_topics: Arc<BTreeMap<String, crate::model::topics::TopicMemory>>,
 }
 
 impl Evaluator {
-    pub fn new(config: Arc<Config>, book: AlertBook, started_at: f64) -> Self {
+    pub fn new(
+        config: Arc<Config>,
+        book: AlertBook,
+        traffic: TrafficHistory,
+        started_at: f64,
+    ) -> Self {
         Evaluator {
             config,
             book,
             started_at,
+            topic_rates: traffic.topic_rates,
+            topics_at: 0.0,
+            user_rates: traffic.user_rates,
+            users_at: None,
+            restored_topics: Arc::new(traffic.topics),
+        }
+    }
+
+    /// What `traffic.json` keeps: each topic's memory as the cluster's
+    /// checks last gave it, and the traffic histories.
+    pub fn traffic_history(&self, cluster: &ClusterState) -> TrafficHistory {
+        TrafficHistory {
+            topics: cluster
+                .topics
+                .as_ref()
+                .map_or_else(|| self.restored_topics.clone(), |t| t.memory.clone())
+                .as_ref()
+                .clone(),
+            topic_rates: self.topic_rates.clone(),
+            user_rates: self.user_rates.clone(),
+        }
+    }
+
+    /// Records the traffic that is new since the last evaluation: a fresh
+    /// round of topics, and the users' rates from the agents that report them.
+    fn record_traffic(
+        &mut self,
+        store: &Store,
+        fresh_topics: Option<&crate::kafka::checks::Topics>,
+        now: f64,
+    ) {
+        let settings = &self.config.topics;
+        if let Some(topics) = fresh_topics.filter(|t| t.at > self.topics_at) {
+            self.topic_rates.record(
+                topics.at,
+                topics
+                    .facts
+                    .topics
+                    .iter()
+                    .filter(|t| !t.internal)
+                    .filter_map(|t| Some((t.topic.clone(), t.records_per_second?))),
+                settings.max_histories,
+            );
+            self.topics_at = topics.at;
+        }
+        let missing_after = self.config.broker_missing_after.as_secs_f64();
+        let reporting = store.brokers().any(|(b, e)| {
+            e.latest.host.broker_metrics.is_some() && store.is_fresh(*b, now, missing_after)
+        });
+        if reporting {
+            self.user_rates.record(
+                now,
+                store.user_bytes_per_second(now, missing_after),
+                settings.max_histories,
+            );
+            self.users_at = Some(now);
         }
     }
 
@@ -101,6 +172,12 @@ impl Evaluator {
             .as_ref()
             .filter(|g| now - g.at <= config.consumer_groups.offsets_stale_after());
         let groups = fresh_groups.map(|g| g.lag.clone()).unwrap_or_default();
+        let fresh_topics = cluster
+            .topics
+            .as_ref()
+            .filter(|t| now - t.at <= config.consumer_groups.offsets_stale_after());
+        self.record_traffic(store, fresh_topics, now);
+        let config = &*self.config;
         let gone_groups = fresh_groups.map_or(&[][..], |g| g.gone.as_slice());
         let (rows, disks) = store.load_rows(
             &config.groups,
@@ -133,6 +210,18 @@ impl Evaluator {
                 replication,
                 groups: &groups,
                 gone_groups,
+                topics: fresh_topics.map(|t| &*t.facts),
+                topic_rates: fresh_topics.map(|t| Rates {
+                    series: &self.topic_rates,
+                    at: t.at,
+                }),
+                user_rates: self
+                    .users_at
+                    .filter(|at| now - at <= config.broker_missing_after.as_secs_f64())
+                    .map(|at| Rates {
+                        series: &self.user_rates,
+                        at,
+                    }),
             },
         );
         let retention = Retention {
@@ -230,7 +319,12 @@ mod tests {
         let cluster = Arc::new(ClusterState::default());
         // Before the restart: broker 4 carries 4 times the others' load.
         let mut store = Store::new(300.0);
-        let mut evaluator = Evaluator::new(config(), AlertBook::default(), 0.0);
+        let mut evaluator = Evaluator::new(
+            config(),
+            AlertBook::default(),
+            TrafficHistory::default(),
+            0.0,
+        );
         let mut last_report = BTreeMap::new();
         for broker in 1..=4 {
             store.insert(report(broker, if broker == 4 { 4.0 } else { 1.0 }), 100.0);
@@ -242,7 +336,12 @@ mod tests {
 
         // Restarted at 200 with the book and the last reports from the state
         // file; brokers 1 and 2 report first, evenly.
-        let mut evaluator = Evaluator::new(config(), before.alerts.clone(), 200.0);
+        let mut evaluator = Evaluator::new(
+            config(),
+            before.alerts.clone(),
+            TrafficHistory::default(),
+            200.0,
+        );
         let mut store = Store::new(300.0);
         for broker in [1, 2] {
             store.insert(report(broker, 1.0), 205.0);
@@ -265,7 +364,12 @@ mod tests {
         // A broker that never comes back is missing once broker_missing_after
         // (60 s) has passed since the restart, and the rest is judged.
         let mut store = Store::new(300.0);
-        let mut evaluator = Evaluator::new(config(), before.alerts.clone(), 200.0);
+        let mut evaluator = Evaluator::new(
+            config(),
+            before.alerts.clone(),
+            TrafficHistory::default(),
+            200.0,
+        );
         for broker in [1, 2, 3] {
             store.insert(report(broker, 1.0), 265.0);
             last_report.insert(broker, 265.0);
@@ -302,7 +406,12 @@ mod tests {
         ] {
             store.insert(started(ticks), at);
         }
-        let mut evaluator = Evaluator::new(config(), AlertBook::default(), 0.0);
+        let mut evaluator = Evaluator::new(
+            config(),
+            AlertBook::default(),
+            TrafficHistory::default(),
+            0.0,
+        );
         let evaluation = evaluator.evaluate(
             &store,
             &BTreeMap::from([(1, 50.0)]),

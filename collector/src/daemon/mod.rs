@@ -38,7 +38,7 @@ use crate::config::Config;
 use crate::kafka::checks::{self, ClusterState};
 use crate::kafka::Kafka;
 use crate::metrics::CollectorMetrics;
-use crate::persist::{self, Persisted};
+use crate::persist::{self, Persisted, TrafficHistory};
 use crate::store::Store;
 
 pub use evaluator::{Evaluation, Evaluator};
@@ -75,6 +75,11 @@ pub async fn run(
         error!("{e}");
         Persisted::default()
     });
+    let traffic_path = config.state_dir.join("traffic.json");
+    let traffic = persist::load_traffic(&traffic_path).unwrap_or_else(|e| {
+        error!("{e}");
+        TrafficHistory::default()
+    });
     let firing = state.alerts.firing().count();
     let at_start = state.clone();
     let scheme = config.web.scheme();
@@ -108,7 +113,7 @@ pub async fn run(
     if let Some(settings) = &config.kafka {
         // A client that cannot be made is a config error, said at start.
         let kafka = Kafka::new(settings.properties.clone(), settings.timeout)?;
-        let checks = checks::checks(&config);
+        let checks = checks::checks(&config, traffic.topics.clone());
         supervisor.spawn_thread("Kafka poller", move || {
             poller::poll_forever(kafka, checks, known, &cluster_tx);
         })?;
@@ -144,7 +149,12 @@ pub async fn run(
         state_write_failing,
         supervisor: supervisor.clone(),
     });
-    let evaluator = Evaluator::new(config.clone(), state.alerts, unix_now());
+    let evaluator = Evaluator::new(config.clone(), state.alerts, traffic, unix_now());
+    let (traffic_tx, traffic_rx) = watch::channel(None);
+    let writing_traffic = supervisor.spawn(
+        "traffic history writer",
+        persister::write_traffic_forever(traffic_path, traffic_rx),
+    );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
     let evaluating = supervisor.spawn(
         "evaluation",
@@ -153,7 +163,7 @@ pub async fn run(
             shared.clone(),
             cluster_rx,
             latest_tx,
-            persist_tx.clone(),
+            (persist_tx.clone(), traffic_tx),
             stop_rx,
         ),
     );
@@ -183,6 +193,7 @@ pub async fn run(
     };
     drop(persist_tx);
     let _ = persisting.await;
+    let _ = writing_traffic.await;
     let _ = publishing.await;
     // The newest state, written here and now: what did not reach an
     // Alertmanager is in it for the next start.
@@ -207,18 +218,23 @@ async fn evaluate_forever(
     shared: Arc<Shared>,
     cluster: watch::Receiver<Arc<ClusterState>>,
     latest: watch::Sender<Option<Arc<Evaluation>>>,
-    persist: watch::Sender<persister::Numbered>,
+    (persist, traffic): (
+        watch::Sender<persister::Numbered>,
+        watch::Sender<Option<TrafficHistory>>,
+    ),
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) -> Persisted {
     let mut ticker = tokio::time::interval(shared.config.evaluation_interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut number = 0;
+    let mut traffic_written = Instant::now();
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = &mut stop => {
                 // With the reports taken since the last evaluation.
                 let cluster = cluster.borrow().clone();
+                traffic.send_replace(Some(evaluator.traffic_history(&cluster)));
                 return evaluator.persisted(&shared.intake.lock().last_report, &cluster);
             }
         }
@@ -241,6 +257,10 @@ async fn evaluate_forever(
             .set(started.elapsed().as_secs_f64());
         number += 1;
         persist.send_replace(Some((number, persisted)));
+        if traffic_written.elapsed() >= persister::TRAFFIC_WRITE_INTERVAL {
+            traffic_written = Instant::now();
+            traffic.send_replace(Some(evaluator.traffic_history(&cluster)));
+        }
         latest.send_replace(Some(Arc::new(evaluation)));
     }
 }

@@ -20,7 +20,11 @@ use tracing::{error, info};
 
 use crate::alerts::notify::Notifier;
 use crate::metrics::CollectorMetrics;
-use crate::persist::{self, Persisted};
+use crate::persist::{self, Persisted, TrafficHistory};
+
+/// How often the traffic history is written (and once more on the way out):
+/// it is larger than the state and a few minutes of it lost cost little.
+pub const TRAFFIC_WRITE_INTERVAL: Duration = Duration::from_secs(300);
 
 /// How long alerts wait for their state to be written.
 pub const WRITE_WAIT: Duration = Duration::from_secs(1);
@@ -80,5 +84,35 @@ pub async fn publish_when_written(
         };
         let _ = tokio::time::timeout(WRITE_WAIT, written.wait_for(|w| *w >= number)).await;
         notifier.publish(&state.alerts);
+    }
+}
+
+/// Writes every traffic history published on `histories` until the sender
+/// is dropped; a failing write is said once per outage (the next is tried
+/// at the next interval).
+pub async fn write_traffic_forever(
+    path: PathBuf,
+    mut histories: watch::Receiver<Option<TrafficHistory>>,
+) {
+    let mut outage = Outage::default();
+    while histories.changed().await.is_ok() {
+        let Some(history) = histories.borrow_and_update().clone() else {
+            continue;
+        };
+        let at = path.clone();
+        let written = tokio::task::spawn_blocking(move || persist::save(&at, &history))
+            .await
+            .unwrap_or_else(|e| Err(format!("state {}: the write failed ({e})", path.display())));
+        match written {
+            Ok(()) if outage.recovered() => {
+                info!(traffic = %path.display(), "traffic history writable again")
+            }
+            Ok(()) => {}
+            Err(e) => {
+                if outage.failed(e.clone()) {
+                    error!("{e}; the no-traffic and anomaly judgements go on from memory, and the write is retried every {}", humantime::format_duration(TRAFFIC_WRITE_INTERVAL));
+                }
+            }
+        }
     }
 }

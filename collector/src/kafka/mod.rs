@@ -20,6 +20,15 @@ use crate::model::replication::{PartitionMeta, Snapshot, TopicMeta};
 /// `(topic, partition)`.
 pub type PartitionKey = (String, i32);
 
+/// A consumer group as the cluster describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedGroup {
+    pub name: String,
+    /// `Stable`, `Empty`, `PreparingRebalance`, `CompletingRebalance`, `Dead`.
+    pub state: String,
+    pub members: usize,
+}
+
 /// A client for one cluster, configured with librdkafka properties as they
 /// are (`bootstrap.servers`, `security.protocol`, `sasl.*`, `ssl.*`, `client.id`, ...).
 pub struct Kafka {
@@ -127,15 +136,25 @@ impl Kafka {
         Ok(found)
     }
 
-    /// The consumer groups the cluster knows (ListGroups). Clusters or proxies
-    /// that do not answer it give an error; configured groups still work.
-    pub fn list_groups(&self) -> Result<Vec<String>, String> {
+    /// The consumer groups the cluster knows, with their state and members
+    /// (librdkafka asks every broker: ListGroups, then DescribeGroups).
+    /// Clusters or proxies that do not answer it give an error; configured
+    /// groups still work.
+    pub fn list_groups(&self) -> Result<Vec<ListedGroup>, String> {
         let list = self
             .metadata
             .fetch_group_list(None, self.timeout)
             .map_err(|e| format!("kafka: ListGroups failed: {e}"))?;
-        let mut groups: Vec<String> = list.groups().iter().map(|g| g.name().to_owned()).collect();
-        groups.sort();
+        let mut groups: Vec<ListedGroup> = list
+            .groups()
+            .iter()
+            .map(|g| ListedGroup {
+                name: g.name().to_owned(),
+                state: g.state().to_owned(),
+                members: g.members().len(),
+            })
+            .collect();
+        groups.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(groups)
     }
 

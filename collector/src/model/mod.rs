@@ -2,8 +2,8 @@
 //! from metadata, and consumer lag from offsets. Nothing here reads a clock,
 //! a file or the network.
 
-pub mod cluster;
 pub mod anomaly;
+pub mod cluster;
 pub mod lag;
 pub mod load;
 pub mod replication;

@@ -208,6 +208,28 @@ impl Store {
     }
 
     /// Whether the broker reported within `missing_after` seconds of `now`.
+    /// Each quota user's produce and fetch bytes per second, summed over the
+    /// brokers with a fresh report that give a figure for it.
+    pub fn user_bytes_per_second(&self, now: f64, missing_after: f64) -> BTreeMap<String, f64> {
+        let mut users: BTreeMap<String, f64> = BTreeMap::new();
+        for (broker, entry) in &self.brokers {
+            if !self.is_fresh(*broker, now, missing_after) {
+                continue;
+            }
+            let Some(metrics) = &entry.latest.host.broker_metrics else {
+                continue;
+            };
+            for quota in &metrics.quotas {
+                let rates = [quota.produce_bytes_per_second, quota.fetch_bytes_per_second];
+                if rates.iter().any(Option::is_some) {
+                    *users.entry(quota.user.clone()).or_default() +=
+                        rates.iter().flatten().sum::<f64>();
+                }
+            }
+        }
+        users
+    }
+
     pub fn is_fresh(&self, broker: i32, now: f64, missing_after: f64) -> bool {
         self.brokers
             .get(&broker)

@@ -177,6 +177,9 @@ mod tests {
                 replication: None,
                 groups: &[],
                 gone_groups: &gone,
+                topics: None,
+                topic_rates: None,
+                user_rates: None,
             },
         );
         let audit = find(

@@ -11,6 +11,7 @@ mod cluster;
 mod host;
 mod lag;
 mod load;
+mod topics;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -21,9 +22,11 @@ use crate::kafka::checks::ClusterState;
 use crate::model::cluster::ClusterLoad;
 use crate::model::lag::GroupLag;
 use crate::model::replication::ReplicationFacts;
+use crate::model::topics::TopicsFacts;
 use crate::store::Store;
 
 pub use cluster::KafkaHealth;
+pub use topics::Rates;
 
 /// What the rules judge at one evaluation.
 pub struct Inputs<'a> {
@@ -45,6 +48,12 @@ pub struct Inputs<'a> {
     pub groups: &'a [GroupLag],
     /// Groups the cluster stopped reporting lately (fresh offsets only).
     pub gone_groups: &'a [String],
+    /// Every topic, while the end offsets are fresh.
+    pub topics: Option<&'a TopicsFacts>,
+    /// Records per second per topic, while the end offsets are fresh.
+    pub topic_rates: Option<Rates<'a>>,
+    /// Bytes per second per quota user, while agents report.
+    pub user_rates: Option<Rates<'a>>,
 }
 
 /// Every rule's verdicts at one evaluation.
@@ -55,6 +64,7 @@ pub fn verdicts(config: &Config, inputs: &Inputs) -> Vec<Verdict> {
     broker::judge(&mut j, config, inputs);
     cluster::judge(&mut j, inputs);
     lag::judge(&mut j, config, inputs);
+    topics::judge(&mut j, config, inputs);
     j.verdicts
 }
 
@@ -116,6 +126,9 @@ pub(crate) mod tests {
                 replication: None,
                 groups: &[],
                 gone_groups: &[],
+                topics: None,
+                topic_rates: None,
+                user_rates: None,
             },
         )
     }
@@ -145,6 +158,9 @@ pub(crate) mod tests {
                 replication,
                 groups,
                 gone_groups: &[],
+                topics: None,
+                topic_rates: None,
+                user_rates: None,
             },
         )
     }

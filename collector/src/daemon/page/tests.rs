@@ -54,10 +54,11 @@ fn page(brokers: i32, groups: Vec<GroupLag>) -> String {
             lag: Arc::new(groups),
             gone: Vec::new(),
             history: Arc::new(history),
+            described: Arc::default(),
         }),
         ..ClusterState::default()
     });
-    let mut evaluator = Evaluator::new(config.clone(), Default::default(), 0.0);
+    let mut evaluator = Evaluator::new(config.clone(), Default::default(), Default::default(), 0.0);
     let evaluation = evaluator.evaluate(&store, &last_report, &cluster, 101.0);
     let agents: Vec<AgentRow> = last_report
         .iter()

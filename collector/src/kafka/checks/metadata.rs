@@ -12,6 +12,7 @@ use tracing::warn;
 use super::{Check, ClusterState, Kafka, Metadata};
 use crate::config::KafkaConfig;
 use crate::model::replication::{analyze, is_internal, BrokerReplication, ReplicationFacts};
+use crate::model::topics::LeaderChanges;
 
 pub struct MetadataCheck {
     config: KafkaConfig,
@@ -21,6 +22,7 @@ pub struct MetadataCheck {
     configs_read_at: Option<Instant>,
     /// Whether the log says that no topic's minimum is known (once).
     said_no_min_insync: bool,
+    leaders: LeaderChanges,
 }
 
 impl MetadataCheck {
@@ -36,6 +38,7 @@ impl MetadataCheck {
             min_insync: HashMap::new(),
             configs_read_at: None,
             said_no_min_insync: false,
+            leaders: LeaderChanges::default(),
         }
     }
 }
@@ -95,10 +98,13 @@ impl Check for MetadataCheck {
             .collect();
         let facts = analyze(&snapshot, &expected);
         state.brokers_seen.extend(snapshot.brokers.iter().copied());
+        self.leaders.observe(&snapshot, now);
         state.metadata = Some(Metadata {
             at: now,
             partitions: Arc::new(partitions),
             facts: Arc::new(facts),
+            snapshot: Arc::new(snapshot),
+            leaders: Arc::new(self.leaders.summary(now)),
         });
         Ok(())
     }

@@ -16,7 +16,8 @@ use brokerwatch_common::exposition::Families;
 use super::Kafka;
 use crate::config::Config;
 use crate::model::lag::GroupLag;
-use crate::model::replication::ReplicationFacts;
+use crate::model::replication::{ReplicationFacts, Snapshot};
+use crate::model::topics::{LeaderSummary, TopicMemory, TopicsFacts};
 
 pub use metadata::MetadataCheck;
 pub use offsets::OffsetsCheck;
@@ -36,14 +37,15 @@ pub trait Check: Send {
 }
 
 /// The checks of a config, in the order they run when due together (the
-/// metadata first: the others read its partitions).
-pub fn checks(config: &Config) -> Vec<Box<dyn Check>> {
+/// metadata first: the others read its partitions); `topics` is what an
+/// earlier run remembered of each topic.
+pub fn checks(config: &Config, topics: BTreeMap<String, TopicMemory>) -> Vec<Box<dyn Check>> {
     let Some(kafka) = &config.kafka else {
         return Vec::new();
     };
     vec![
         Box::new(MetadataCheck::new(kafka.clone())),
-        Box::new(OffsetsCheck::new(config.consumer_groups.clone())),
+        Box::new(OffsetsCheck::new(config.consumer_groups.clone(), topics)),
     ]
 }
 
@@ -55,6 +57,19 @@ pub struct Metadata {
     /// `(topic, partition)` of every partition, for the offsets.
     pub partitions: Arc<Vec<(String, i32)>>,
     pub facts: Arc<ReplicationFacts>,
+    /// The metadata as it came (with each topic's `min.insync.replicas`).
+    pub snapshot: Arc<Snapshot>,
+    /// Leader changes between snapshots.
+    pub leaders: Arc<LeaderSummary>,
+}
+
+/// Every topic, as of one round of end offsets.
+#[derive(Debug, Clone)]
+pub struct Topics {
+    pub at: f64,
+    pub facts: Arc<TopicsFacts>,
+    /// What to remember of each topic across a restart.
+    pub memory: Arc<BTreeMap<String, TopicMemory>>,
 }
 
 /// The watched groups' lag, as of one fetch of their offsets.
@@ -67,6 +82,16 @@ pub struct Groups {
     /// Each group's lag in messages at its last rounds, oldest first (the
     /// status page's sparklines).
     pub history: Arc<BTreeMap<String, Vec<i64>>>,
+    /// Each group's state and members, as the cluster describes it (where
+    /// it answers ListGroups).
+    pub described: Arc<BTreeMap<String, GroupDescription>>,
+}
+
+/// A group's state and members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDescription {
+    pub state: String,
+    pub members: usize,
 }
 
 /// What the checks found so far. Cheap to clone (the poller publishes a
@@ -75,6 +100,7 @@ pub struct Groups {
 pub struct ClusterState {
     pub metadata: Option<Metadata>,
     pub groups: Option<Groups>,
+    pub topics: Option<Topics>,
     /// Brokers ever seen in the metadata: one that disappears is down.
     pub brokers_seen: BTreeSet<i32>,
     /// Why the last request to the cluster failed, while it does.

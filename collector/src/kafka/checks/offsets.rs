@@ -9,12 +9,13 @@ use std::time::Duration;
 use brokerwatch_common::exposition::Families;
 use tracing::info;
 
-use super::{Check, ClusterState, Groups, Kafka};
+use super::{Check, ClusterState, GroupDescription, Groups, Kafka, Topics};
 use crate::config::GroupsConfig;
 use crate::kafka::PartitionKey;
 use crate::model::lag::{
     evaluate_groups, record_round, GroupLag, Histories, Misses, Sample, Status, FORGET_AFTER_ROUNDS,
 };
+use crate::model::topics::{TopicMemory, Traffic};
 
 pub struct OffsetsCheck {
     config: GroupsConfig,
@@ -27,19 +28,22 @@ pub struct OffsetsCheck {
     gone: BTreeMap<String, u32>,
     /// Each group's lag at its last [`HISTORY_ROUNDS`] rounds.
     history: BTreeMap<String, VecDeque<i64>>,
+    /// Every topic's end offsets over time.
+    traffic: Traffic,
 }
 
 /// Rounds of lag kept per group for its sparkline.
 const HISTORY_ROUNDS: usize = 60;
 
 impl OffsetsCheck {
-    pub fn new(config: GroupsConfig) -> Self {
+    pub fn new(config: GroupsConfig, topics: BTreeMap<String, TopicMemory>) -> Self {
         OffsetsCheck {
             config,
             histories: Histories::new(),
             misses: Misses::new(),
             gone: BTreeMap::new(),
             history: BTreeMap::new(),
+            traffic: Traffic::restore(topics),
         }
     }
 }
@@ -55,12 +59,22 @@ impl Check for OffsetsCheck {
             .as_ref()
             .map_or(&[], |m| m.partitions.as_slice());
         let mut groups: BTreeSet<String> = self.config.groups.iter().cloned().collect();
+        let mut described = BTreeMap::new();
         // Only a round in which the cluster said which groups it has, with
         // fresh metadata, may forget what it no longer reports: an outage
         // forgets nothing.
         let answered = match kafka.list_groups() {
             Ok(listed) => {
-                groups.extend(listed.into_iter().filter(|g| self.config.watches(g)));
+                for group in listed.into_iter().filter(|g| self.config.watches(&g.name)) {
+                    groups.insert(group.name.clone());
+                    described.insert(
+                        group.name,
+                        GroupDescription {
+                            state: group.state,
+                            members: group.members,
+                        },
+                    );
+                }
                 state.error.is_none()
             }
             // Some clusters and proxies do not answer ListGroups: the configured groups still count.
@@ -69,12 +83,33 @@ impl Check for OffsetsCheck {
                 false
             }
         };
+        // Every partition's end offset, for the topics' traffic and the
+        // groups' lag alike, in one batched request.
+        let ends = if partitions.is_empty() {
+            Vec::new()
+        } else {
+            kafka.end_offsets(partitions)?
+        };
+        if let Some(metadata) = &state.metadata {
+            self.traffic.observe(
+                &metadata.snapshot,
+                ends.iter().map(|((t, p), end)| (t.as_str(), *p, *end)),
+                now,
+            );
+            state.topics = Some(Topics {
+                at: now,
+                facts: Arc::new(
+                    self.traffic
+                        .facts(&metadata.snapshot, &metadata.leaders, now),
+                ),
+                memory: Arc::new(self.traffic.memory()),
+            });
+        }
         // Nothing to ask is a round too: what the cluster no longer reports
         // (a broker that came back empty) is forgotten all the same.
         let mut fetched = Vec::new();
-        if !groups.is_empty() && !partitions.is_empty() {
-            let ends: HashMap<PartitionKey, i64> =
-                kafka.end_offsets(partitions)?.into_iter().collect();
+        if !groups.is_empty() && !ends.is_empty() {
+            let ends: HashMap<PartitionKey, i64> = ends.into_iter().collect();
             for group in &groups {
                 for (key, offset) in kafka.committed(group, partitions)? {
                     if let Some(&end) = ends.get(&key) {
@@ -128,6 +163,7 @@ impl Check for OffsetsCheck {
                     .map(|(group, rounds)| (group.clone(), rounds.iter().copied().collect()))
                     .collect(),
             ),
+            described: Arc::new(described),
         });
         Ok(())
     }

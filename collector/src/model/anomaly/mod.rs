@@ -284,3 +284,50 @@ impl History {
 
 #[cfg(test)]
 mod tests;
+
+/// The histories of many series (every topic, every user), bounded: past
+/// `max` series, the quietest are forgotten first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    histories: std::collections::BTreeMap<String, History>,
+}
+
+impl Series {
+    pub fn from_histories(histories: std::collections::BTreeMap<String, History>) -> Self {
+        Series { histories }
+    }
+
+    pub fn histories(&self) -> &std::collections::BTreeMap<String, History> {
+        &self.histories
+    }
+
+    /// Records one value per series at `at`; series without a value this
+    /// time are forgotten (a deleted topic, a user gone), and past `max`
+    /// series the quietest go.
+    pub fn record(&mut self, at: f64, values: impl IntoIterator<Item = (String, f64)>, max: usize) {
+        let mut values: Vec<(String, f64)> = values.into_iter().collect();
+        if values.len() > max {
+            values.sort_by(|a, b| b.1.total_cmp(&a.1));
+            values.truncate(max);
+        }
+        let mut kept = std::collections::BTreeMap::new();
+        for (name, value) in values {
+            let mut history = self.histories.remove(&name).unwrap_or_default();
+            history.record(at, value);
+            kept.insert(name, history);
+        }
+        self.histories = kept;
+    }
+
+    /// The series that changed suddenly at `at`, by name.
+    pub fn judge(&self, at: f64, settings: &AnomalySettings) -> Vec<(&str, Anomaly)> {
+        self.histories
+            .iter()
+            .filter_map(|(name, h)| Some((name.as_str(), h.judge(at, settings)?)))
+            .collect()
+    }
+
+    pub fn is_sane(&self) -> bool {
+        self.histories.values().all(History::is_sane)
+    }
+}

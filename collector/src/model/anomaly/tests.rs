@@ -56,7 +56,11 @@ fn a_week_of_daily_cycle_and_noise_never_is_an_anomaly() {
     let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
     let mut history = History::default();
     let found = run(&mut history, 0.0, 7.0 * DAY, |at| daily(at, &mut noise));
-    assert_eq!(found, [], "20,160 samples of a daily cycle with ±15 % noise");
+    assert_eq!(
+        found,
+        [],
+        "20,160 samples of a daily cycle with ±15 % noise"
+    );
 }
 
 #[test]
@@ -78,7 +82,9 @@ fn a_doubling_and_a_fall_below_a_third_are_found_within_three_samples() {
         "found {} samples after the doubling",
         (first.0 - surge_at) / STEP
     );
-    assert!(found.iter().all(|(at, d)| *at >= surge_at && *d == Direction::Surge));
+    assert!(found
+        .iter()
+        .all(|(at, d)| *at >= surge_at && *d == Direction::Surge));
 
     // The next day, traffic falls to a quarter at the bottom of the cycle.
     let mut history_b = History::default();
@@ -116,7 +122,11 @@ fn a_daily_batch_is_news_the_first_night_only() {
         "the first night's batch is a surge"
     );
     let later: Vec<_> = found.iter().filter(|(at, _)| *at >= DAY).collect();
-    assert_eq!(later, Vec::<&(f64, Direction)>::new(), "the same hour yesterday had it too");
+    assert_eq!(
+        later,
+        Vec::<&(f64, Direction)>::new(),
+        "the same hour yesterday had it too"
+    );
 }
 
 #[test]
@@ -237,4 +247,37 @@ fn values_that_are_not_rates_are_skipped_and_insane_history_is_caught() {
     let mut bad = History::default();
     bad.minutes.push_back((-3, 1.0, 0.0));
     assert!(!bad.is_sane());
+}
+
+#[test]
+fn series_forget_what_is_gone_and_keep_the_busiest_past_the_bound() {
+    let mut series = Series::default();
+    for minute in 0..40 {
+        let at = minute as f64 * 60.0;
+        series.record(
+            at,
+            [
+                ("a".to_owned(), 10.0),
+                ("b".to_owned(), 100.0),
+                ("c".to_owned(), 50.0),
+            ],
+            2,
+        );
+    }
+    let names: Vec<&String> = series.histories().keys().collect();
+    assert_eq!(names, ["b", "c"], "the quietest goes");
+    assert_eq!(series.judge(2400.0, &settings()), []);
+    for at in [2400.0, 2430.0, 2460.0] {
+        series.record(at, [("b".to_owned(), 400.0)], 2);
+    }
+    let judged = series.judge(2460.0, &settings());
+    assert_eq!(judged.len(), 1);
+    assert_eq!(
+        (judged[0].0, judged[0].1.direction),
+        ("b", Direction::Surge)
+    );
+    assert_eq!(series.histories().len(), 1, "c had no value: gone");
+    assert!(series.is_sane());
+    let restored = Series::from_histories(series.histories().clone());
+    assert_eq!(restored, series);
 }

@@ -9,6 +9,16 @@ use crate::model::replication::Snapshot;
 /// Changes older than this no longer count as flapping.
 pub const FLAP_WINDOW_SECONDS: f64 = 3600.0;
 
+/// Leader changes as the topics' facts show them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LeaderSummary {
+    /// Changes since the collector started, per topic that had any.
+    pub totals: BTreeMap<String, u64>,
+    /// Per topic, its partitions with changes in the last
+    /// [`FLAP_WINDOW_SECONDS`] and how many, most first.
+    pub recent: HashMap<String, Vec<(i32, usize)>>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct LeaderChanges {
     /// Each topic's leaders by partition id at the last snapshot (-1: none).
@@ -66,13 +76,29 @@ impl LeaderChanges {
         self.last = seen;
         self.recent.retain(|_, partitions| {
             partitions.retain(|_, times| {
-                while times.front().is_some_and(|t| *t <= now - FLAP_WINDOW_SECONDS) {
+                while times
+                    .front()
+                    .is_some_and(|t| *t <= now - FLAP_WINDOW_SECONDS)
+                {
                     times.pop_front();
                 }
                 !times.is_empty()
             });
             !partitions.is_empty()
         });
+    }
+
+    /// What the topics' facts need of it at `now`.
+    pub fn summary(&self, now: f64) -> LeaderSummary {
+        LeaderSummary {
+            totals: self.totals.clone(),
+            recent: self
+                .recent
+                .keys()
+                .map(|topic| (topic.clone(), self.recent(topic, now)))
+                .filter(|(_, partitions)| !partitions.is_empty())
+                .collect(),
+        }
     }
 
     /// The topic's leader changes since the collector started.

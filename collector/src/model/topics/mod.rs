@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::replication::{is_internal, Snapshot};
 
-pub use leaders::{LeaderChanges, FLAP_WINDOW_SECONDS};
+pub use leaders::{LeaderChanges, LeaderSummary, FLAP_WINDOW_SECONDS};
 
 /// Partitions' rates are smoothed over about this long (an exponential
 /// mean), so that skew is judged on minutes of traffic, not one round.
@@ -89,7 +89,8 @@ impl Traffic {
         now: f64,
     ) {
         let listed: BTreeSet<&str> = snapshot.topics.iter().map(|t| t.name.as_str()).collect();
-        self.topics.retain(|topic, _| listed.contains(topic.as_str()));
+        self.topics
+            .retain(|topic, _| listed.contains(topic.as_str()));
         for topic in &snapshot.topics {
             if is_internal(&topic.name) {
                 continue;
@@ -148,7 +149,7 @@ impl Traffic {
     }
 
     /// Each topic's facts as of the last round, with its shape from `snapshot`.
-    pub fn facts(&self, snapshot: &Snapshot, leaders: &LeaderChanges, now: f64) -> TopicsFacts {
+    pub fn facts(&self, snapshot: &Snapshot, leaders: &LeaderSummary, now: f64) -> TopicsFacts {
         let brokers = snapshot.brokers.len();
         let mut topics: Vec<TopicFacts> = snapshot
             .topics
@@ -197,8 +198,8 @@ impl Traffic {
                     records_per_second: (rates_known > 0).then_some(rate_sum),
                     first_seen_at: memory.map_or(now, |m| m.first_seen_at),
                     last_message_at: memory.and_then(|m| m.last_message_at),
-                    leader_changes_total: leaders.total(&meta.name),
-                    flapping: leaders.recent(&meta.name, now),
+                    leader_changes_total: leaders.totals.get(&meta.name).copied().unwrap_or(0),
+                    flapping: leaders.recent.get(&meta.name).cloned().unwrap_or_default(),
                     partitions,
                 }
             })

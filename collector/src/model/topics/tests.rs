@@ -30,10 +30,7 @@ fn snapshot() -> Snapshot {
                     .map(|p| partition(p, p + 1, &[p + 1, (p + 1) % 4 + 1]))
                     .collect(),
             ),
-            topic(
-                "logs",
-                vec![partition(0, 1, &[1]), partition(1, 1, &[1])],
-            ),
+            topic("logs", vec![partition(0, 1, &[1]), partition(1, 1, &[1])]),
             topic("__consumer_offsets", vec![partition(0, 2, &[2, 3, 4])]),
         ],
     }
@@ -50,7 +47,7 @@ fn find<'a>(facts: &'a TopicsFacts, name: &str) -> &'a TopicFacts {
 #[test]
 fn rates_come_from_successive_end_offsets() {
     let snapshot = snapshot();
-    let leaders = LeaderChanges::default();
+    let leaders = LeaderSummary::default();
     let mut traffic = Traffic::default();
     traffic.observe(
         &snapshot,
@@ -94,7 +91,7 @@ fn smoothing_follows_a_change_over_minutes() {
         end += rate * 30;
         at += 30.0;
         traffic.observe(&snapshot, [("orders", 0, end)], at);
-        let facts = traffic.facts(&snapshot, &LeaderChanges::default(), at);
+        let facts = traffic.facts(&snapshot, &LeaderSummary::default(), at);
         smoothed.push(find(&facts, "orders").partitions[0].records_per_second);
     }
     assert_eq!(smoothed[0], None);
@@ -113,15 +110,21 @@ fn an_end_offset_going_back_starts_the_partition_over_and_deleted_topics_are_for
     traffic.observe(&snapshot, [("orders", 0, 800)], 30.0);
     // Recreated: its offsets start at 0 again.
     traffic.observe(&snapshot, [("orders", 0, 20)], 60.0);
-    let facts = traffic.facts(&snapshot, &LeaderChanges::default(), 60.0);
-    assert_eq!(find(&facts, "orders").partitions[0].records_per_second, None);
+    let facts = traffic.facts(&snapshot, &LeaderSummary::default(), 60.0);
+    assert_eq!(
+        find(&facts, "orders").partitions[0].records_per_second,
+        None
+    );
     assert_eq!(find(&facts, "orders").partitions[0].end_offset, Some(20));
     traffic.observe(&snapshot, [("orders", 0, 80)], 90.0);
-    let facts = traffic.facts(&snapshot, &LeaderChanges::default(), 90.0);
-    assert_eq!(find(&facts, "orders").partitions[0].records_per_second, Some(2.0));
+    let facts = traffic.facts(&snapshot, &LeaderSummary::default(), 90.0);
+    assert_eq!(
+        find(&facts, "orders").partitions[0].records_per_second,
+        Some(2.0)
+    );
     // A read at the same instant (or earlier) changes nothing.
     traffic.observe(&snapshot, [("orders", 0, 999)], 90.0);
-    let again = traffic.facts(&snapshot, &LeaderChanges::default(), 90.0);
+    let again = traffic.facts(&snapshot, &LeaderSummary::default(), 90.0);
     assert_eq!(again, facts);
     // Deleted: gone from the memory.
     snapshot.topics.retain(|t| t.name != "orders");
@@ -129,7 +132,11 @@ fn an_end_offset_going_back_starts_the_partition_over_and_deleted_topics_are_for
     assert!(!traffic.memory().contains_key("orders"));
     assert!(traffic.memory().contains_key("logs"));
     // Partitions out of range are ignored, not a panic.
-    traffic.observe(&snapshot, [("logs", 7, 1), ("logs", -1, 1), ("nope", 0, 1)], 150.0);
+    traffic.observe(
+        &snapshot,
+        [("logs", 7, 1), ("logs", -1, 1), ("nope", 0, 1)],
+        150.0,
+    );
 }
 
 #[test]
@@ -148,7 +155,7 @@ fn the_memory_survives_a_restart() {
     );
     let mut restored = Traffic::restore(memory.clone());
     restored.observe(&snapshot, [("orders", 0, 2)], 5000.0);
-    let facts = restored.facts(&snapshot, &LeaderChanges::default(), 5000.0);
+    let facts = restored.facts(&snapshot, &LeaderSummary::default(), 5000.0);
     assert_eq!(find(&facts, "orders").first_seen_at, 10.0);
     assert_eq!(find(&facts, "orders").quiet_since(), 20.0);
     assert_eq!(restored.memory(), memory);
@@ -157,18 +164,26 @@ fn the_memory_survives_a_restart() {
 #[test]
 fn shape_replication_factor_and_spread() {
     let snapshot = snapshot();
-    let facts = Traffic::default().facts(&snapshot, &LeaderChanges::default(), 0.0);
+    let facts = Traffic::default().facts(&snapshot, &LeaderSummary::default(), 0.0);
     assert_eq!(facts.brokers, 4);
     let orders = find(&facts, "orders");
     assert_eq!(
-        (orders.replication_factor, orders.replica_brokers, orders.leader_brokers),
+        (
+            orders.replication_factor,
+            orders.replica_brokers,
+            orders.leader_brokers
+        ),
         (2, 4, 4)
     );
     assert_eq!(orders.replica_brokers_possible(4), 4);
     assert_eq!(orders.leader_brokers_possible(4), 4);
     let logs = find(&facts, "logs");
     assert_eq!(
-        (logs.replication_factor, logs.replica_brokers, logs.leader_brokers),
+        (
+            logs.replication_factor,
+            logs.replica_brokers,
+            logs.leader_brokers
+        ),
         (1, 1, 1)
     );
     assert_eq!(logs.replica_brokers_possible(4), 2);
@@ -196,13 +211,17 @@ fn hot_partitions_are_those_at_the_factor_times_the_mean() {
             .collect();
         traffic.observe(&snapshot, ends, at);
     }
-    let facts = traffic.facts(&snapshot, &LeaderChanges::default(), 10.0);
+    let facts = traffic.facts(&snapshot, &LeaderSummary::default(), 10.0);
     let orders = find(&facts, "orders");
     let (hot, mean) = orders.hot_partitions(2.0).unwrap();
     assert_eq!(mean, 25.0);
     assert_eq!(hot.len(), 1);
     assert_eq!((hot[0].partition, hot[0].leader), (0, 1));
-    assert_eq!(orders.hot_partitions(2.8).unwrap().0.len(), 1, "70 = 2.8 × 25");
+    assert_eq!(
+        orders.hot_partitions(2.8).unwrap().0.len(),
+        1,
+        "70 = 2.8 × 25"
+    );
     assert_eq!(orders.hot_partitions(2.81).unwrap().0.len(), 0);
     // Hottest first.
     let (hot, _) = orders.hot_partitions(0.1).unwrap();
@@ -231,7 +250,11 @@ fn with_leaders(leaders: &[i32]) -> Snapshot {
 fn leader_changes_are_counted_between_snapshots() {
     let mut changes = LeaderChanges::default();
     changes.observe(&with_leaders(&[1, 2]), 0.0);
-    assert_eq!(changes.total("orders"), 0, "the first snapshot is no change");
+    assert_eq!(
+        changes.total("orders"),
+        0,
+        "the first snapshot is no change"
+    );
     changes.observe(&with_leaders(&[2, 2]), 10.0);
     changes.observe(&with_leaders(&[2, 2]), 20.0);
     assert_eq!(changes.total("orders"), 1);
@@ -245,15 +268,26 @@ fn leader_changes_are_counted_between_snapshots() {
     changes.observe(&with_leaders(&[3, 2]), 60.0);
     assert_eq!(changes.total("orders"), 3);
     assert_eq!(changes.recent("orders", 60.0), [(0, 3)]);
+    let summary = changes.summary(60.0);
+    assert_eq!(summary.recent["orders"], [(0, 3)]);
+    assert_eq!(summary.totals["orders"], 3);
+    let facts = Traffic::default().facts(&with_leaders(&[3, 2]), &summary, 60.0);
+    assert_eq!(facts.topics[0].leader_changes_total, 3);
+    assert_eq!(facts.topics[0].flapping, [(0, 3)]);
     assert_eq!(changes.totals().get("orders"), Some(&3));
     // A partition added later starts without a change.
     changes.observe(&with_leaders(&[3, 2, 1]), 70.0);
     assert_eq!(changes.total("orders"), 3);
     // An hour later the changes are no longer recent; the total stays.
     changes.observe(&with_leaders(&[3, 2, 1]), 3610.0);
-    assert_eq!(changes.recent("orders", 3610.0), [(0, 2)], "changes at 40 and 60 s");
+    assert_eq!(
+        changes.recent("orders", 3610.0),
+        [(0, 2)],
+        "changes at 40 and 60 s"
+    );
     changes.observe(&with_leaders(&[3, 2, 1]), 3660.0);
     assert_eq!(changes.recent("orders", 3660.0), []);
+    assert!(changes.summary(3660.0).recent.is_empty());
     assert_eq!(changes.total("orders"), 3);
     assert_eq!(changes.total("nope"), 0);
 }

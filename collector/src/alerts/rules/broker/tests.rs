@@ -232,6 +232,9 @@ fn unresponsive_is_judged_only_for_brokers_in_the_metadata() {
                 replication: Some(&facts),
                 groups: &[],
                 gone_groups: &[],
+                topics: None,
+                topic_rates: None,
+                user_rates: None,
             },
         )
     };
