@@ -108,7 +108,7 @@ pub const KAFKA_CONSUMER_GROUP_LAG: Spec = Spec {
     threshold: None,
     fires_when: "status or limits as above",
     summary: "Consumer group {consumergroup} is {status}: {messages} messages, {behind} behind",
-    description: "{advice} Topics: {topics}.",
+    description: "{running}{advice} Topics: {topics}.",
     prometheus: Prometheus {
         comment: Some("A status of the default alert_statuses, or over the group's limits (exported where set)."),
         expr: "max by (cluster, consumergroup) (brokerwatch_consumergroup_status{status=~\"ERR|STOP|STALL|REWIND\"}) == 1\nor\nsum by (cluster, consumergroup) (brokerwatch_consumergroup_lag_messages) > on (cluster, consumergroup) brokerwatch_consumergroup_max_lag_messages\nor\nmax by (cluster, consumergroup) (brokerwatch_consumergroup_lag_seconds) > on (cluster, consumergroup) brokerwatch_consumergroup_max_lag_seconds",

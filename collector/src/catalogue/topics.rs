@@ -14,7 +14,7 @@ pub const KAFKA_TOPIC_NO_TRAFFIC: Spec = Spec {
     threshold: None,
     fires_when: "no new record for `[topics] no_traffic_after` (24 h); a clean-up candidate",
     summary: "Topic {topic} has taken no record for {quiet}",
-    description: "Its end offsets have not moved since {since} ({partitions} partitions, {size}). If nothing writes to it any more, delete it (kafka-topics --delete --topic {topic}) to free its partitions' files and memory on every broker; if a producer should be writing, look there. GET /api/v1/topics?flag=no_traffic lists every such topic.",
+    description: "Its end offsets have not moved since {since} ({partitions} partitions). If nothing writes to it any more, delete it (kafka-topics --delete --topic {topic}) to free its partitions' files and memory on every broker; if a producer should be writing, look there. GET /api/v1/topics?flag=no_traffic lists every such topic.",
     prometheus: Prometheus {
         comment: Some("Per cluster: the collector's own alert names each topic."),
         expr: "brokerwatch_topics_without_traffic > 0",

@@ -25,9 +25,11 @@ pub(super) fn judge(j: &mut Judge, config: &Config, inputs: &Inputs) {
                     "The cluster no longer reports the group's offsets.".to_owned(),
                 ),
                 ("topics", "none".to_owned()),
+                ("running", String::new()),
             ],
         );
     }
+    let described = inputs.cluster.groups.as_ref().map(|g| &*g.described);
     let limits = &config.consumer_groups;
     for group in inputs.groups {
         let over_messages = limits
@@ -57,7 +59,20 @@ pub(super) fn judge(j: &mut Judge, config: &Config, inputs: &Inputs) {
                 )
             })
             .collect();
+        let description = described.and_then(|d| d.get(&group.group));
+        let nobody = description.is_some_and(|d| d.members == 0);
+        let running = match description {
+            Some(d) if nobody => format!(
+                "No consumer is running: the group is {} with no members, so its lag grows until one starts. ",
+                d.state
+            ),
+            Some(d) => format!("The group is {} with {} members. ", d.state, d.members),
+            None => String::new(),
+        };
         let advice = match group.status {
+            Status::Stop | Status::Stall | Status::Err | Status::Warn if nobody => {
+                "Start its consumers (or, if the group is retired, delete it: kafka-consumer-groups --delete --group ...)."
+            }
             Status::Stop => "The consumers stopped committing while messages keep arriving: are they running, and are they stuck on a message?",
             Status::Stall => "The consumers are not moving though messages are waiting: look for a poison message or a stuck handler.",
             Status::Rewind => "The committed offset went back: someone reset the group, or the consumers restarted from an old position.",
@@ -73,6 +88,7 @@ pub(super) fn judge(j: &mut Judge, config: &Config, inputs: &Inputs) {
                 ("messages", group.lag_messages.to_string()),
                 ("behind", behind),
                 ("advice", advice.to_owned()),
+                ("running", running),
                 (
                     "topics",
                     if topics.is_empty() {
@@ -188,5 +204,86 @@ mod tests {
             &[("consumergroup", "audit")],
         );
         assert!(!audit.active);
+    }
+
+    #[test]
+    fn an_empty_group_reads_as_no_consumer_running() {
+        use crate::alerts::rules::{verdicts, Inputs};
+        use crate::kafka::checks::{ClusterState, GroupDescription, Groups};
+        use crate::model::cluster::cluster_load;
+        use crate::model::lag::{GroupLag, Status};
+        use std::collections::{BTreeMap, BTreeSet};
+        use std::sync::Arc;
+        let config = config("cluster = \"prod\"\n[ingest]\nallow_unauthenticated = true\n");
+        let load = cluster_load(&config.load_params(), BTreeMap::new(), BTreeMap::new());
+        let store = crate::store::Store::new(300.0);
+        let group = |name: &str| GroupLag {
+            group: name.into(),
+            status: Status::Stop,
+            lag_messages: 500,
+            lag_seconds: Some(90.0),
+            topics: Vec::new(),
+        };
+        let groups = [group("idle"), group("busy"), group("unknown")];
+        let described = |state: &str, members| GroupDescription {
+            state: state.into(),
+            members,
+        };
+        let cluster = ClusterState {
+            groups: Some(Groups {
+                at: 0.0,
+                lag: Arc::new(groups.to_vec()),
+                gone: Vec::new(),
+                history: Arc::default(),
+                described: Arc::new(
+                    [
+                        ("idle".to_owned(), described("Empty", 0)),
+                        ("busy".to_owned(), described("Stable", 3)),
+                    ]
+                    .into(),
+                ),
+            }),
+            ..ClusterState::default()
+        };
+        let verdicts = verdicts(
+            &config,
+            &Inputs {
+                now: 0.0,
+                store: &store,
+                load: &load,
+                last_seen: &BTreeMap::new(),
+                awaited: &BTreeSet::new(),
+                cluster: &cluster,
+                kafka: None,
+                replication: None,
+                groups: &groups,
+                gone_groups: &[],
+                topics: None,
+                topic_rates: None,
+                user_rates: None,
+            },
+        );
+        let description = |name: &str| {
+            find(
+                &verdicts,
+                "KafkaConsumerGroupLag",
+                &[("consumergroup", name)],
+            )
+            .annotations["description"]
+                .clone()
+        };
+        assert!(
+            description("idle").starts_with("No consumer is running: the group is Empty with no members, so its lag grows until one starts. Start its consumers"),
+            "{}",
+            description("idle")
+        );
+        assert!(
+            description("busy").starts_with(
+                "The group is Stable with 3 members. The consumers stopped committing"
+            ),
+            "{}",
+            description("busy")
+        );
+        assert!(description("unknown").starts_with("The consumers stopped committing"));
     }
 }

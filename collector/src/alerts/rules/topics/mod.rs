@@ -316,3 +316,6 @@ fn anomalies(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
