@@ -265,6 +265,7 @@ impl Evaluator {
             now,
             replication.is_some(),
             fresh_groups.is_some(),
+            fresh_topics.map(|_| &config.topics),
         );
         Evaluation {
             at: now,

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -14,7 +14,10 @@ use axum::{Json, Router};
 
 use super::intake::receive_report;
 use super::page::{self, AgentRow, PageInput};
-use super::views::{alert_views, replication_view, AlertView, BrokerStatus, ReplicationView};
+use super::views::{
+    alert_views, replication_view, topics_view, AlertView, BrokerStatus, ReplicationView,
+    TopicsView,
+};
 use super::Shared;
 use crate::alerts::notify::rfc3339;
 use crate::clock::unix_now;
@@ -34,6 +37,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
                 .route("/api/v1/brokers", get(brokers))
                 .route("/api/v1/replication", get(replication))
                 .route("/api/v1/consumergroups", get(consumer_groups))
+                .route("/api/v1/topics", get(topics))
+                .route("/api/v1/topics/{topic}", get(topic))
                 .route("/", get(status_page))
                 .route("/metrics", get(metrics_text))
                 .route("/healthz", get(healthz)),
@@ -85,6 +90,45 @@ async fn replication(State(shared): State<Arc<Shared>>) -> Json<ReplicationView>
 async fn consumer_groups(State(shared): State<Arc<Shared>>) -> Json<Vec<GroupLag>> {
     let latest = shared.latest.borrow().clone();
     Json(latest.map(|e| e.groups.to_vec()).unwrap_or_default())
+}
+
+#[derive(serde::Deserialize)]
+struct TopicsQuery {
+    /// `no_traffic`, or an alert name.
+    flag: Option<String>,
+}
+
+/// Every topic as of the last round of end offsets, the busiest first.
+async fn topics(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<TopicsQuery>,
+) -> Json<TopicsView> {
+    Json(topics_of(&shared, query.flag.as_deref(), None))
+}
+
+/// One topic, with its partitions (404 for a topic the cluster does not have).
+async fn topic(
+    State(shared): State<Arc<Shared>>,
+    Path(topic): Path<String>,
+) -> Result<Json<TopicsView>, (StatusCode, String)> {
+    let view = topics_of(&shared, None, Some(&topic));
+    if view.topics.is_empty() {
+        return Err((
+            StatusCode::NOT_FOUND,
+            format!(
+                "no topic {} in the last round of end offsets\n",
+                brokerwatch_common::config::quote_limited(&topic)
+            ),
+        ));
+    }
+    Ok(Json(view))
+}
+
+fn topics_of(shared: &Shared, flag: Option<&str>, topic: Option<&str>) -> TopicsView {
+    let cluster = shared.cluster.borrow().clone();
+    let latest = shared.latest.borrow().clone();
+    let book = latest.as_ref().map_or(&shared.restored, |e| &e.alerts);
+    topics_view(&shared.config, &cluster, book, unix_now(), flag, topic)
 }
 
 /// The status page, from the latest evaluation and the agents' freshness.

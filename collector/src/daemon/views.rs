@@ -124,3 +124,140 @@ pub struct BrokerStatus {
     pub fresh: bool,
     pub report: Option<brokerwatch_common::Report>,
 }
+
+/// One topic of `GET /api/v1/topics` (and, with its partitions,
+/// `GET /api/v1/topics/{topic}`), as of the last round of end offsets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopicView {
+    pub topic: String,
+    pub internal: bool,
+    pub partitions: usize,
+    pub replication_factor: usize,
+    pub min_insync_replicas: Option<u32>,
+    /// Brokers holding its replicas and leading its partitions, of the
+    /// brokers in the cluster.
+    pub replica_brokers: usize,
+    pub leader_brokers: usize,
+    pub brokers: usize,
+    /// `null` until two reads of its end offsets.
+    pub records_per_second: Option<f64>,
+    pub records_produced_since_start: u64,
+    /// `null`: no record seen since brokerwatch first saw it.
+    pub last_message_at: Option<String>,
+    pub quiet_seconds: f64,
+    pub no_traffic: bool,
+    /// The hottest partition over the mean per partition.
+    pub skew_ratio: Option<f64>,
+    pub leader_changes: u64,
+    /// The topic's alerts pending or firing now.
+    pub alerts: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition_details: Option<Vec<PartitionView>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionView {
+    pub partition: i32,
+    /// -1 without a leader.
+    pub leader: i32,
+    pub end_offset: Option<i64>,
+    /// Smoothed over about five minutes.
+    pub records_per_second: Option<f64>,
+}
+
+/// `GET /api/v1/topics`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopicsView {
+    /// Age of the end offsets the figures come from (`null`: none yet).
+    pub age_seconds: Option<f64>,
+    /// The busiest first.
+    pub topics: Vec<TopicView>,
+}
+
+/// Every topic (`flag`: `no_traffic`, or an alert name, keeps those with it;
+/// `topic`: that one, with its partitions).
+pub fn topics_view(
+    config: &Config,
+    cluster: &ClusterState,
+    book: &AlertBook,
+    now: f64,
+    flag: Option<&str>,
+    topic: Option<&str>,
+) -> TopicsView {
+    let Some(topics) = &cluster.topics else {
+        return TopicsView {
+            age_seconds: None,
+            topics: Vec::new(),
+        };
+    };
+    let mut alerts: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for alert in book
+        .alerts
+        .values()
+        .filter(|a| matches!(a.phase, Phase::Pending | Phase::Firing))
+    {
+        if let Some(t) = alert.labels.get("topic") {
+            alerts
+                .entry(t.as_str())
+                .or_default()
+                .push(alert.labels["alertname"].clone());
+        }
+    }
+    let after = config.topics.no_traffic_after.as_secs_f64();
+    let facts = &topics.facts;
+    let mut views: Vec<TopicView> = facts
+        .topics
+        .iter()
+        .filter(|t| topic.is_none_or(|name| t.topic == name))
+        .map(|t| {
+            let quiet = now - t.quiet_since();
+            let mut flagged = alerts.get(t.topic.as_str()).cloned().unwrap_or_default();
+            flagged.sort();
+            flagged.dedup();
+            TopicView {
+                topic: t.topic.clone(),
+                internal: t.internal,
+                partitions: t.partitions.len(),
+                replication_factor: t.replication_factor,
+                min_insync_replicas: t.min_insync_replicas,
+                replica_brokers: t.replica_brokers,
+                leader_brokers: t.leader_brokers,
+                brokers: facts.brokers,
+                records_per_second: t.records_per_second,
+                records_produced_since_start: t.produced_total,
+                last_message_at: t.last_message_at.map(rfc3339),
+                quiet_seconds: quiet,
+                no_traffic: !t.internal && quiet >= after,
+                skew_ratio: t.skew_ratio(),
+                leader_changes: t.leader_changes_total,
+                alerts: flagged,
+                partition_details: topic.map(|_| {
+                    t.partitions
+                        .iter()
+                        .map(|p| PartitionView {
+                            partition: p.partition,
+                            leader: p.leader,
+                            end_offset: p.end_offset,
+                            records_per_second: p.records_per_second,
+                        })
+                        .collect()
+                }),
+            }
+        })
+        .filter(|v| match flag {
+            None => true,
+            Some("no_traffic") => v.no_traffic,
+            Some(alert) => v.alerts.iter().any(|a| a == alert),
+        })
+        .collect();
+    views.sort_by(|a, b| {
+        b.records_per_second
+            .unwrap_or(0.0)
+            .total_cmp(&a.records_per_second.unwrap_or(0.0))
+            .then_with(|| a.topic.cmp(&b.topic))
+    });
+    TopicsView {
+        age_seconds: Some(now - topics.at),
+        topics: views,
+    }
+}

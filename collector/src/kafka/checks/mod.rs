@@ -6,6 +6,7 @@
 
 mod metadata;
 mod offsets;
+pub mod topics;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -109,13 +110,15 @@ pub struct ClusterState {
 
 impl ClusterState {
     /// The checks' series from fresh findings only (`fresh_metadata`,
-    /// `fresh_groups`): the metadata's age whenever there is one.
+    /// `fresh_groups`, `fresh_topics` with their settings): the metadata's
+    /// age whenever there is one.
     pub fn expose(
         &self,
         families: &mut Families,
         now: f64,
         fresh_metadata: bool,
         fresh_groups: bool,
+        fresh_topics: Option<&crate::config::TopicsConfig>,
     ) {
         if let Some(metadata) = &self.metadata {
             families
@@ -129,7 +132,10 @@ impl ClusterState {
             }
         }
         if let Some(groups) = self.groups.as_ref().filter(|_| fresh_groups) {
-            offsets::expose(&groups.lag, families);
+            offsets::expose(groups, families);
+        }
+        if let (Some(topics), Some(settings)) = (&self.topics, fresh_topics) {
+            topics::expose(&topics.facts, settings, families, now);
         }
     }
 }

@@ -169,8 +169,23 @@ impl Check for OffsetsCheck {
     }
 }
 
-/// The lag series.
-pub(super) fn expose(groups: &[GroupLag], f: &mut Families) {
+/// The lag series, and each described group's state and members.
+pub(super) fn expose(found: &Groups, f: &mut Families) {
+    let groups: &[GroupLag] = &found.lag;
+    let mut members = f.gauge(
+        "brokerwatch_consumergroup_members",
+        "Members of the group (0: no consumer running), where the cluster describes it.",
+    );
+    for (group, d) in found.described.iter() {
+        members.add(&[("consumergroup", group)], d.members as f64);
+    }
+    let mut state = f.gauge(
+        "brokerwatch_consumergroup_state",
+        "1 with the group's state (Stable, Empty, PreparingRebalance, CompletingRebalance, Dead), where the cluster describes it.",
+    );
+    for (group, d) in found.described.iter() {
+        state.add(&[("consumergroup", group), ("state", &d.state)], 1.0);
+    }
     let mut messages = f.gauge(
         "brokerwatch_consumergroup_lag_messages",
         "Messages the group is behind, summed over the topic's partitions.",

@@ -44,6 +44,8 @@ pub struct TopicMemory {
 struct TopicTraffic {
     partitions: Vec<Option<PartitionTraffic>>,
     memory: TopicMemory,
+    /// Records written since the collector started following it.
+    produced: u64,
 }
 
 /// The end offsets' history, per topic.
@@ -64,6 +66,7 @@ impl Traffic {
                         TopicTraffic {
                             partitions: Vec::new(),
                             memory,
+                            produced: 0,
                         },
                     )
                 })
@@ -104,6 +107,7 @@ impl Traffic {
                         first_seen_at: now,
                         last_message_at: None,
                     },
+                    produced: 0,
                 });
             let count = topic.partitions.iter().map(|p| p.id + 1).max().unwrap_or(0);
             entry.partitions.resize(count.max(0) as usize, None);
@@ -125,6 +129,7 @@ impl Traffic {
                     let rate = (end - last.end) as f64 / elapsed;
                     if end > last.end {
                         entry.memory.last_message_at = Some(now);
+                        entry.produced += (end - last.end) as u64;
                     }
                     let smoothed = match last.smoothed {
                         Some(s) => s + alpha_for(elapsed) * (rate - s),
@@ -196,6 +201,7 @@ impl Traffic {
                     replica_brokers: replica_brokers.len(),
                     leader_brokers: leader_brokers.len(),
                     records_per_second: (rates_known > 0).then_some(rate_sum),
+                    produced_total: traffic.map_or(0, |t| t.produced),
                     first_seen_at: memory.map_or(now, |m| m.first_seen_at),
                     last_message_at: memory.and_then(|m| m.last_message_at),
                     leader_changes_total: leaders.totals.get(&meta.name).copied().unwrap_or(0),
@@ -234,6 +240,8 @@ pub struct TopicFacts {
     pub leader_brokers: usize,
     /// Records per second over the last round (partitions with two reads).
     pub records_per_second: Option<f64>,
+    /// Records written since the collector started following it.
+    pub produced_total: u64,
     pub first_seen_at: f64,
     pub last_message_at: Option<f64>,
     pub leader_changes_total: u64,
@@ -258,6 +266,15 @@ impl TopicFacts {
     /// The brokers its leaders could span: one per partition, at most every broker.
     pub fn leader_brokers_possible(&self, brokers: usize) -> usize {
         self.partitions.len().min(brokers)
+    }
+
+    /// The hottest partition's smoothed rate over the mean of the topic's
+    /// partitions; `None` until every partition has a rate, for a single
+    /// partition, or without traffic.
+    pub fn skew_ratio(&self) -> Option<f64> {
+        let (hot, mean) = self.hot_partitions(1.0)?;
+        let hottest = hot.first()?.records_per_second?;
+        (mean > 0.0).then(|| hottest / mean)
     }
 
     /// The partitions taking at least `factor` times the mean of the

@@ -69,6 +69,7 @@ fn rates_come_from_successive_end_offsets() {
     assert_eq!(orders.partitions[0].end_offset, Some(400));
     assert_eq!(orders.partitions[2].records_per_second, None, "never read");
     assert_eq!(orders.last_message_at, Some(1030.0));
+    assert_eq!(orders.produced_total, 330);
     assert_eq!(orders.first_seen_at, 1000.0);
     let logs = find(&facts, "logs");
     assert_eq!(logs.records_per_second, Some(0.0));
@@ -223,12 +224,14 @@ fn hot_partitions_are_those_at_the_factor_times_the_mean() {
         "70 = 2.8 × 25"
     );
     assert_eq!(orders.hot_partitions(2.81).unwrap().0.len(), 0);
+    assert_eq!(orders.skew_ratio(), Some(2.8));
     // Hottest first.
     let (hot, _) = orders.hot_partitions(0.1).unwrap();
     assert_eq!(hot.iter().map(|p| p.partition).collect::<Vec<_>>()[0], 0);
     assert_eq!(hot.len(), 4);
     // Not judged while a partition has no rate, nor for one partition.
     assert_eq!(find(&facts, "logs").hot_partitions(2.0), None);
+    assert_eq!(find(&facts, "logs").skew_ratio(), None);
     assert_eq!(find(&facts, "__consumer_offsets").hot_partitions(2.0), None);
 }
 

@@ -1,0 +1,122 @@
+//! The topics' series: totals over every topic, and per-topic series for
+//! the busiest `[topics] top_n` only (a cluster of a hundred thousand topics
+//! must not become a million series); every topic is in `/api/v1/topics`.
+
+use brokerwatch_common::exposition::{Column, Families};
+
+use crate::config::TopicsConfig;
+use crate::model::topics::{TopicFacts, TopicsFacts};
+
+/// The busiest `top_n` topics (Kafka's own left out), by records per second.
+pub fn busiest(facts: &TopicsFacts, top_n: usize) -> Vec<&TopicFacts> {
+    let mut topics: Vec<&TopicFacts> = facts.topics.iter().filter(|t| !t.internal).collect();
+    topics.sort_by(|a, b| {
+        b.records_per_second
+            .unwrap_or(0.0)
+            .total_cmp(&a.records_per_second.unwrap_or(0.0))
+            .then_with(|| a.topic.cmp(&b.topic))
+    });
+    topics.truncate(top_n);
+    topics
+}
+
+/// Topics without a new record for `no_traffic_after`, at `now`.
+pub fn without_traffic<'a>(
+    facts: &'a TopicsFacts,
+    settings: &TopicsConfig,
+    now: f64,
+) -> impl Iterator<Item = &'a TopicFacts> {
+    let after = settings.no_traffic_after.as_secs_f64();
+    facts
+        .topics
+        .iter()
+        .filter(move |t| !t.internal && now - t.quiet_since() >= after)
+}
+
+pub(super) fn expose(facts: &TopicsFacts, settings: &TopicsConfig, f: &mut Families, now: f64) {
+    let user_topics = facts.topics.iter().filter(|t| !t.internal);
+    f.gauge(
+        "brokerwatch_topics",
+        "Topics in the cluster, Kafka's own (__consumer_offsets...) left out.",
+    )
+    .value(user_topics.clone().count() as f64);
+    f.gauge(
+        "brokerwatch_topics_without_traffic",
+        "Topics that took no record for [topics] no_traffic_after: candidates for clean-up.",
+    )
+    .value(without_traffic(facts, settings, now).count() as f64);
+    f.gauge(
+        "brokerwatch_cluster_records_per_second",
+        "Records written per second over every topic, from their end offsets.",
+    )
+    .value(user_topics.clone().filter_map(|t| t.records_per_second).sum());
+    f.counter(
+        "brokerwatch_cluster_records_produced_total",
+        "Records written to every topic since the collector started, from their end offsets.",
+    )
+    .value(user_topics.clone().map(|t| t.produced_total as f64).sum());
+    f.gauge(
+        "brokerwatch_cluster_partitions",
+        "Partitions in the cluster, Kafka's own topics' included.",
+    )
+    .value(facts.topics.iter().map(|t| t.partitions.len()).sum::<usize>() as f64);
+    let busiest = busiest(facts, settings.top_n);
+    let per_topic: [Column<TopicFacts>; 5] = [
+        (
+            "brokerwatch_topic_records_per_second",
+            "Records written per second to the topic (the busiest [topics] top_n topics).",
+            |t| t.records_per_second.unwrap_or(0.0),
+        ),
+        (
+            "brokerwatch_topic_partitions",
+            "The topic's partitions (the busiest topics).",
+            |t| t.partitions.len() as f64,
+        ),
+        (
+            "brokerwatch_topic_replication_factor",
+            "The fewest replicas any of the topic's partitions has (the busiest topics).",
+            |t| t.replication_factor as f64,
+        ),
+        (
+            "brokerwatch_topic_replica_brokers",
+            "Brokers holding a replica of the topic (the busiest topics).",
+            |t| t.replica_brokers as f64,
+        ),
+        (
+            "brokerwatch_topic_partition_skew_ratio",
+            "The topic's hottest partition's records per second over its mean per partition (the busiest topics).",
+            |t| t.skew_ratio().unwrap_or(1.0),
+        ),
+    ];
+    for (name, help, value) in per_topic {
+        let mut family = f.gauge(name, help);
+        for topic in &busiest {
+            family.add(&[("topic", &topic.topic)], value(topic));
+        }
+    }
+    let mut possible = f.gauge(
+        "brokerwatch_topic_replica_brokers_possible",
+        "Brokers the topic's replicas could span: one per replica, at most every broker (the busiest topics).",
+    );
+    for topic in &busiest {
+        possible.add(
+            &[("topic", &topic.topic)],
+            topic.replica_brokers_possible(facts.brokers) as f64,
+        );
+    }
+    let mut produced = f.counter(
+        "brokerwatch_topic_records_produced_total",
+        "Records written to the topic since the collector started (the busiest topics).",
+    );
+    for topic in &busiest {
+        produced.add(&[("topic", &topic.topic)], topic.produced_total as f64);
+    }
+    // Only topics that had one: few, and a counter must not vanish with the top N.
+    let mut changes = f.counter(
+        "brokerwatch_partition_leader_changes_total",
+        "Leader changes of the topic's partitions seen between metadata snapshots since the collector started.",
+    );
+    for topic in facts.topics.iter().filter(|t| t.leader_changes_total > 0) {
+        changes.add(&[("topic", &topic.topic)], topic.leader_changes_total as f64);
+    }
+}
