@@ -49,7 +49,12 @@ pub(super) fn expose(facts: &TopicsFacts, settings: &TopicsConfig, f: &mut Famil
         "brokerwatch_cluster_records_per_second",
         "Records written per second over every topic, from their end offsets.",
     )
-    .value(user_topics.clone().filter_map(|t| t.records_per_second).sum());
+    .value(
+        user_topics
+            .clone()
+            .filter_map(|t| t.records_per_second)
+            .sum(),
+    );
     f.counter(
         "brokerwatch_cluster_records_produced_total",
         "Records written to every topic since the collector started, from their end offsets.",
@@ -59,7 +64,13 @@ pub(super) fn expose(facts: &TopicsFacts, settings: &TopicsConfig, f: &mut Famil
         "brokerwatch_cluster_partitions",
         "Partitions in the cluster, Kafka's own topics' included.",
     )
-    .value(facts.topics.iter().map(|t| t.partitions.len()).sum::<usize>() as f64);
+    .value(
+        facts
+            .topics
+            .iter()
+            .map(|t| t.partitions.len())
+            .sum::<usize>() as f64,
+    );
     let busiest = busiest(facts, settings.top_n);
     let per_topic: [Column<TopicFacts>; 5] = [
         (
@@ -117,6 +128,9 @@ pub(super) fn expose(facts: &TopicsFacts, settings: &TopicsConfig, f: &mut Famil
         "Leader changes of the topic's partitions seen between metadata snapshots since the collector started.",
     );
     for topic in facts.topics.iter().filter(|t| t.leader_changes_total > 0) {
-        changes.add(&[("topic", &topic.topic)], topic.leader_changes_total as f64);
+        changes.add(
+            &[("topic", &topic.topic)],
+            topic.leader_changes_total as f64,
+        );
     }
 }

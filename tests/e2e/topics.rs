@@ -1,0 +1,242 @@
+//! Topics and partitions as the collector follows them, against librdkafka's
+//! mock cluster (three brokers) with a keyed producer: records per second per
+//! topic against what the producer sent, the hot partition of a keyed topic
+//! named with its leader, a topic nobody writes to, a replication factor of
+//! one, and a partition whose leader is moved three times.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use brokerwatch_tests::{eventually, get_json, start_collector, Scrape};
+use rdkafka::config::ClientConfig;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use serde_json::Value;
+
+/// Writes to `orders` every 10 ms until `stop`: four records of ten carry
+/// the key `customer-42` (one partition), the rest other keys; one record
+/// to each of `spread`'s partitions. Counts what it sent to `orders`.
+fn produce(bootstrap: String, sent: Arc<AtomicU64>, stop: Arc<AtomicBool>) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    let mut n: u64 = 0;
+    while !stop.load(Ordering::Relaxed) {
+        for _ in 0..10 {
+            n += 1;
+            let key = if n % 10 < 7 {
+                "customer-42".to_owned()
+            } else {
+                format!("customer-{n}")
+            };
+            if producer
+                .send(BaseRecord::to("orders").payload("o").key(&key))
+                .is_ok()
+            {
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        for partition in 0..3 {
+            let _ = producer.send(
+                BaseRecord::to("spread")
+                    .partition(partition)
+                    .payload("s")
+                    .key("k"),
+            );
+        }
+        producer.poll(Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = producer.flush(Duration::from_secs(5));
+}
+
+fn topics(url: &str) -> Vec<Value> {
+    get_json(&format!("{url}/api/v1/topics"))["topics"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn topic(url: &str, name: &str) -> Option<Value> {
+    topics(url).into_iter().find(|t| t["topic"] == name)
+}
+
+/// The firing alert `alertname` about `topic`, if any.
+fn firing(url: &str, alertname: &str, topic: &str) -> Option<Value> {
+    get_json(&format!("{url}/api/v1/alerts"))
+        .as_array()?
+        .iter()
+        .find(|a| {
+            a["state"] == "firing"
+                && a["labels"]["alertname"] == alertname
+                && a["labels"]["topic"] == topic
+        })
+        .cloned()
+}
+
+#[test]
+fn topics_rates_skew_silence_replication_and_leader_changes_on_the_mock_cluster() {
+    let mock = MockCluster::new(3).expect("mock cluster");
+    mock.create_topic("orders", 6, 3).expect("topic");
+    mock.create_topic("spread", 3, 3).expect("topic");
+    mock.create_topic("quiet", 2, 1).expect("topic");
+    let bootstrap = mock.bootstrap_servers();
+    let sent = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let (bootstrap, sent, stop) = (bootstrap.clone(), sent.clone(), stop.clone());
+        std::thread::spawn(move || produce(bootstrap, sent, stop))
+    };
+
+    let state = tempfile::tempdir().unwrap();
+    let (_collector, url) = start_collector(&format!(
+        r#"cluster = "mock"
+listen = "127.0.0.1:0"
+state_dir = {:?}
+evaluation_interval = "200ms"
+[ingest]
+allow_unauthenticated = true
+[kafka]
+metadata_interval = "300ms"
+[kafka.properties]
+"bootstrap.servers" = "{bootstrap}"
+[consumer_groups]
+fetch_interval = "500ms"
+[topics]
+no_traffic_after = "4s"
+[rules.KafkaTopicPartitionSkew]
+for = "0s"
+[rules.KafkaTopicReplicationFactorLow]
+for = "0s"
+"#,
+        state.path().to_str().unwrap()
+    ));
+
+    // Records per second against what the producer sent over 5 s.
+    eventually("orders' rate", Duration::from_secs(30), || {
+        topic(&url, "orders")?["records_per_second"].as_f64()
+    });
+    let (before, started) = (sent.load(Ordering::Relaxed), Instant::now());
+    std::thread::sleep(Duration::from_secs(5));
+    let sent_rate =
+        (sent.load(Ordering::Relaxed) - before) as f64 / started.elapsed().as_secs_f64();
+    let orders = topic(&url, "orders").unwrap();
+    let measured = orders["records_per_second"].as_f64().unwrap();
+    assert!(
+        (measured - sent_rate).abs() <= 0.3 * sent_rate,
+        "orders: {measured:.0} records/s measured, {sent_rate:.0} sent"
+    );
+    assert_eq!(orders["partitions"], 6);
+    assert_eq!(orders["replication_factor"], 3);
+    assert_eq!(orders["replica_brokers"], 3);
+    assert_eq!(orders["no_traffic"], false);
+
+    // The keyed partition is named, with its leader.
+    let detail = get_json(&format!("{url}/api/v1/topics/orders"));
+    let partitions = detail["topics"][0]["partition_details"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let hot = partitions
+        .iter()
+        .max_by_key(|p| p["end_offset"].as_i64().unwrap_or(0))
+        .unwrap();
+    let skew = eventually("the skew alert on orders", Duration::from_secs(30), || {
+        firing(&url, "KafkaTopicPartitionSkew", "orders")
+    });
+    let description = skew["annotations"]["description"].as_str().unwrap();
+    assert!(
+        description.starts_with(&format!(
+            "Hottest: partition {} (led by broker {})",
+            hot["partition"], hot["leader"]
+        )),
+        "{description} / {hot}"
+    );
+    assert!(
+        firing(&url, "KafkaTopicPartitionSkew", "spread").is_none(),
+        "spread takes as much on each partition"
+    );
+
+    // Nobody writes to quiet: after no_traffic_after (4 s) it is a clean-up candidate.
+    let quiet = eventually("quiet without traffic", Duration::from_secs(30), || {
+        firing(&url, "KafkaTopicNoTraffic", "quiet")
+    });
+    assert_eq!(quiet["labels"]["severity"], "info");
+    assert!(firing(&url, "KafkaTopicNoTraffic", "orders").is_none());
+    let flagged = get_json(&format!("{url}/api/v1/topics?flag=no_traffic"));
+    let names: Vec<&str> = flagged["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["topic"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["quiet"]);
+    // Replication factor 1 on three brokers.
+    let low = eventually(
+        "quiet's replication factor",
+        Duration::from_secs(30),
+        || firing(&url, "KafkaTopicReplicationFactorLow", "quiet"),
+    );
+    assert_eq!(
+        low["annotations"]["summary"],
+        "Topic quiet has replication factor 1 (this cluster's topics should have 3)"
+    );
+
+    // spread/0's leader moved three times: counted, and flapping.
+    let leader_of = |url: &str| {
+        get_json(&format!("{url}/api/v1/topics/spread"))["topics"][0]["partition_details"][0]
+            ["leader"]
+            .as_i64()
+    };
+    let first = leader_of(&url).unwrap();
+    for step in 1..=3 {
+        let next = (first - 1 + step) % 3 + 1;
+        mock.partition_leader("spread", 0, Some(next as i32))
+            .expect("move the leader");
+        eventually(
+            "the leader moved in the collector's view",
+            Duration::from_secs(30),
+            || (leader_of(&url)? == next).then_some(()),
+        );
+    }
+    let flapping = eventually("spread's leader flapping", Duration::from_secs(30), || {
+        firing(&url, "KafkaPartitionLeaderFlapping", "spread")
+    });
+    assert!(
+        flapping["annotations"]["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Partitions (changes): 0 (3)."),
+        "{flapping}"
+    );
+    let metrics = Scrape::fetch(&format!("{url}/metrics"));
+    assert_eq!(
+        metrics.sum(
+            "brokerwatch_partition_leader_changes_total",
+            &[("topic", "spread")]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(metrics.sum("brokerwatch_topics", &[]), Some(3.0));
+    assert_eq!(
+        metrics.sum("brokerwatch_topics_without_traffic", &[]),
+        Some(1.0)
+    );
+    assert!(metrics
+        .sum(
+            "brokerwatch_topic_records_per_second",
+            &[("topic", "orders")]
+        )
+        .is_some_and(|r| r > 0.0));
+    assert!(metrics
+        .sum(
+            "brokerwatch_topic_partition_skew_ratio",
+            &[("topic", "orders")]
+        )
+        .is_some_and(|r| r >= 2.0));
+    stop.store(true, Ordering::Relaxed);
+    producer.join().unwrap();
+}
