@@ -12,10 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brokerwatch_tests::{
-    eventually, free_port, get_json, open_collector_config, start_collector, start_tansu, Scrape,
+    create_topics, eventually, free_port, get_json, open_collector_config, start_collector,
+    start_tansu, Scrape,
 };
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -34,21 +33,6 @@ fn client(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", bootstrap);
     config
-}
-
-fn create_topic(bootstrap: &str) {
-    let admin: AdminClient<DefaultClientContext> = client(bootstrap).create().expect("admin");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let created = runtime
-        .block_on(admin.create_topics(
-            &[NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(1))],
-            &AdminOptions::new(),
-        ))
-        .expect("CreateTopics");
-    assert!(created.iter().all(Result::is_ok), "{created:?}");
 }
 
 /// Produces one record per batch (tansu's latest offset is the last batch's
@@ -181,7 +165,7 @@ fn consumer_groups_on_a_real_broker_and_the_broker_killed_and_restarted() {
     let port = free_port();
     let mut tansu = start_tansu(port);
     let bootstrap = format!("127.0.0.1:{port}");
-    create_topic(&bootstrap);
+    create_topics(&bootstrap, &[(TOPIC, PARTITIONS)]);
     let state = tempfile::tempdir().unwrap();
     let (collector, url) = start_collector(&format!(
         r#"{header}[kafka]

@@ -2,16 +2,23 @@
 //! mock cluster (three brokers) with a keyed producer: records per second per
 //! topic against what the producer sent, the hot partition of a keyed topic
 //! named with its leader, a topic nobody writes to, a replication factor of
-//! one, and a partition whose leader is moved three times.
+//! one, and a partition whose leader is moved three times. Against a real
+//! broker (tansu): the rate, and consumer groups' state and members (a
+//! group with a running consumer, and one whose consumers are gone).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use brokerwatch_tests::{eventually, get_json, start_collector, Scrape};
+use brokerwatch_tests::{
+    create_topics, eventually, free_port, get_json, open_collector_config, start_collector,
+    start_tansu, Scrape,
+};
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 
 /// Writes to `orders` every 10 ms until `stop`: four records of ten carry
@@ -239,4 +246,149 @@ for = "0s"
         .is_some_and(|r| r >= 2.0));
     stop.store(true, Ordering::Relaxed);
     producer.join().unwrap();
+}
+
+/// One record per batch (tansu's latest offset is the last batch's base + 1)
+/// to each of `events`' two partitions every 100 ms until `stop`; counts them.
+fn produce_one_by_one(bootstrap: String, sent: Arc<AtomicU64>, stop: Arc<AtomicBool>) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("linger.ms", "0")
+        .create()
+        .expect("producer");
+    while !stop.load(Ordering::Relaxed) {
+        for partition in 0..2 {
+            let record = BaseRecord::to("events")
+                .partition(partition)
+                .payload("e")
+                .key("k");
+            if producer.send(record).is_ok() && producer.flush(Duration::from_secs(5)).is_ok() {
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn rates_and_consumer_group_state_on_a_real_broker() {
+    let port = free_port();
+    let _tansu = start_tansu(port);
+    let bootstrap = format!("127.0.0.1:{port}");
+    create_topics(&bootstrap, &[("events", 2)]);
+    let sent = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let (bootstrap, sent, stop) = (bootstrap.clone(), sent.clone(), stop.clone());
+        std::thread::spawn(move || produce_one_by_one(bootstrap, sent, stop))
+    };
+    // "idle" committed once and has no consumer; "live" has one, polling.
+    let idle: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", "idle")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut offsets = TopicPartitionList::new();
+    for p in 0..2 {
+        offsets
+            .add_partition_offset("events", p, Offset::Offset(0))
+            .unwrap();
+    }
+    idle.commit(&offsets, CommitMode::Sync).expect("commit");
+    drop(idle);
+    let live = {
+        let (bootstrap, stop) = (bootstrap.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let consumer: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .set("group.id", "live")
+                .set("auto.offset.reset", "earliest")
+                .create()
+                .expect("consumer");
+            consumer.subscribe(&["events"]).expect("subscribe");
+            while !stop.load(Ordering::Relaxed) {
+                let _ = consumer.poll(Duration::from_millis(100));
+            }
+        })
+    };
+
+    let state = tempfile::tempdir().unwrap();
+    let (_collector, url) = start_collector(&format!(
+        r#"{header}[kafka]
+metadata_interval = "1s"
+timeout = "2s"
+[kafka.properties]
+"bootstrap.servers" = "{bootstrap}"
+[consumer_groups]
+fetch_interval = "1s"
+[consumer_groups.limits.idle]
+max_lag_messages = 5
+[rules.KafkaConsumerGroupLag]
+for = "0s"
+"#,
+        header = open_collector_config("tansu", state.path())
+    ));
+
+    eventually("events' rate", Duration::from_secs(30), || {
+        topic(&url, "events")?["records_per_second"].as_f64()
+    });
+    let (before, started) = (sent.load(Ordering::Relaxed), Instant::now());
+    std::thread::sleep(Duration::from_secs(6));
+    let sent_rate =
+        (sent.load(Ordering::Relaxed) - before) as f64 / started.elapsed().as_secs_f64();
+    let measured = topic(&url, "events").unwrap()["records_per_second"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (measured - sent_rate).abs() <= 0.3 * sent_rate,
+        "events: {measured:.1} records/s measured, {sent_rate:.1} sent"
+    );
+
+    let metrics = eventually("both groups described", Duration::from_secs(60), || {
+        let metrics = Scrape::fetch(&format!("{url}/metrics"));
+        (metrics.sum(
+            "brokerwatch_consumergroup_members",
+            &[("consumergroup", "live")],
+        ) == Some(1.0))
+        .then_some(metrics)
+    });
+    assert_eq!(
+        metrics.sum(
+            "brokerwatch_consumergroup_members",
+            &[("consumergroup", "idle")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        metrics.sum(
+            "brokerwatch_consumergroup_state",
+            &[("consumergroup", "idle"), ("state", "Empty")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metrics.sum(
+            "brokerwatch_consumergroup_state",
+            &[("consumergroup", "live"), ("state", "Stable")]
+        ),
+        Some(1.0)
+    );
+    let alert = eventually("idle's lag alert", Duration::from_secs(30), || {
+        get_json(&format!("{url}/api/v1/alerts"))
+            .as_array()?
+            .iter()
+            .find(|a| a["state"] == "firing" && a["labels"]["consumergroup"] == "idle")
+            .cloned()
+    });
+    assert!(
+        alert["annotations"]["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("No consumer is running: the group is Empty with no members"),
+        "{alert}"
+    );
+    stop.store(true, Ordering::Relaxed);
+    producer.join().unwrap();
+    live.join().unwrap();
 }
