@@ -9,34 +9,15 @@
 //! Targets: under 1 s and 1 GiB for the first, under 100 ms for the second.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use brokerwatch_collector::model::lag::{
     evaluate_groups, Histories, LagRules, PartitionHistory, Sample,
 };
 use brokerwatch_collector::model::replication::{analyze, PartitionMeta, Snapshot, TopicMeta};
 
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(f64::NAN, |kib| kib / 1024.0)
-}
-
-/// Runs `f` `runs` times; returns (best, median).
-fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, Duration) {
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let started = Instant::now();
-            std::hint::black_box(f());
-            started.elapsed()
-        })
-        .collect();
-    times.sort();
-    (times[0], times[runs / 2])
-}
+mod common;
+use common::{peak_rss_mib, time};
 
 fn million_partitions() -> Snapshot {
     const BROKERS: i32 = 1000;

@@ -107,11 +107,11 @@ pub const KAFKA_TOPIC_CONCENTRATED: Spec = Spec {
     for_seconds: 30 * MINUTE,
     severity: Severity::Warning,
     threshold: ratio(0.75, "Brokers its replicas (or leaders) span, over those they could span, 0..1: fires below it."),
-    fires_when: "its replicas or its leaders span < 0.75 of the brokers they could",
+    fires_when: "its replicas or its leaders span < 0.75 of the brokers they could (leaders: one per partition; replicas: partitions + RF − 1, as Kafka lays them out)",
     summary: "Topic {topic} sits on {spanned} of the {possible} brokers its {what} could use",
     description: "{detail} A broker's loss or slowness hits it harder than it must, and those brokers carry its load alone. Reassign its partitions across the cluster (kafka-reassign-partitions --generate), or, for leaders only, run a preferred leader election.",
     prometheus: Prometheus {
-        comment: None,
+        comment: Some("Possible: partitions + RF − 1 brokers (as Kafka lays replicas out), at most every broker."),
         expr: "brokerwatch_topic_replica_brokers / brokerwatch_topic_replica_brokers_possible < {threshold}",
         summary: "Topic {{ $labels.topic }}'s replicas span {{ $value | humanizePercentage }} of the brokers they could",
         description: "Reassign its partitions across the cluster (kafka-reassign-partitions --generate).",

@@ -107,7 +107,7 @@ pub(super) fn expose(facts: &TopicsFacts, settings: &TopicsConfig, f: &mut Famil
     }
     let mut possible = f.gauge(
         "brokerwatch_topic_replica_brokers_possible",
-        "Brokers the topic's replicas could span: one per replica, at most every broker (the busiest topics).",
+        "Brokers the topic's replicas span as Kafka lays them out: partitions + RF - 1, at most every broker (the busiest topics).",
     );
     for topic in &busiest {
         possible.add(

@@ -258,9 +258,16 @@ impl TopicFacts {
         self.last_message_at.unwrap_or(self.first_seen_at)
     }
 
-    /// The brokers its replicas could span: one per replica, at most every broker.
+    /// The brokers its replicas span when laid out as Kafka lays them out
+    /// (the partitions' leaders on consecutive brokers, each follower on the
+    /// next ones): one per partition plus RF − 1, at most every broker. Not
+    /// one per replica: Kafka's own assignment never does that, and a rule
+    /// that fired on every topic Kafka created would be noise.
     pub fn replica_brokers_possible(&self, brokers: usize) -> usize {
-        (self.partitions.len() * self.replication_factor).min(brokers)
+        if self.partitions.is_empty() || self.replication_factor == 0 {
+            return 0;
+        }
+        (self.partitions.len() + self.replication_factor - 1).min(brokers)
     }
 
     /// The brokers its leaders could span: one per partition, at most every broker.

@@ -188,6 +188,7 @@ fn shape_replication_factor_and_spread() {
         (1, 1, 1)
     );
     assert_eq!(logs.replica_brokers_possible(4), 2);
+    assert_eq!(logs.replica_brokers_possible(1), 1);
     assert_eq!(logs.leader_brokers_possible(4), 2);
     assert_eq!(logs.leader_brokers_possible(1), 1);
     let offsets = find(&facts, "__consumer_offsets");

@@ -210,12 +210,12 @@ fn a_low_replication_factor_says_what_it_risks() {
 
 #[test]
 fn a_topic_on_fewer_brokers_than_it_could_use_is_concentrated() {
-    // 4 partitions × RF 2 could span 6 brokers; on 4 (0.67 < 0.75).
+    // 4 partitions of RF 2 span 5 brokers as Kafka lays them out; on 3 (0.6 < 0.75).
     let verdicts = judged(
         "",
         vec![
-            topic("orders", &[1.0; 4], 2, 4),
-            topic("wide", &[1.0; 4], 2, 6),
+            topic("orders", &[1.0; 4], 2, 3),
+            topic("wide", &[1.0; 4], 2, 4),
             topic("single", &[1.0], 1, 1),
         ],
         6,
@@ -224,9 +224,11 @@ fn a_topic_on_fewer_brokers_than_it_could_use_is_concentrated() {
     let v = active(&verdicts, "KafkaTopicConcentrated", "orders").unwrap();
     assert_eq!(
         v.annotations["summary"],
-        "Topic orders sits on 4 of the 6 brokers its replicas could use"
+        "Topic orders sits on 3 of the 5 brokers its replicas could use"
     );
-    assert!(v.annotations["description"].starts_with("Its 4 partitions' replicas are on 4 brokers (of 6 they could use), their leaders on 4 (of 4)."));
+    assert!(v.annotations["description"].starts_with(
+        "Its 4 partitions' replicas are on 3 brokers (of 5 they could use), their leaders on 3 (of 4)."
+    ), "{}", v.annotations["description"]);
     assert!(active(&verdicts, "KafkaTopicConcentrated", "wide").is_none());
     assert!(
         active(&verdicts, "KafkaTopicConcentrated", "single").is_none(),
