@@ -126,6 +126,18 @@ pub struct BrokerMetricsReport {
     pub gc_old_collections_total: Option<f64>,
     /// Per client quota user: byte rates and throttle times.
     pub quotas: Vec<UserQuota>,
+    /// Per topic: the broker's counters of the topic's traffic (the
+    /// exporter's topic-labelled series; Jolokia's `topic=` MBeans).
+    #[serde(default)]
+    pub topics: Vec<TopicTraffic>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TopicTraffic {
+    pub topic: String,
+    pub bytes_in_total: Option<f64>,
+    pub bytes_out_total: Option<f64>,
+    pub messages_in_total: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -169,6 +181,29 @@ pub struct LogDirReport {
     /// Partition directories in it, and the bytes their files hold.
     pub partitions: u64,
     pub size_bytes: u64,
+    /// Per topic: its partitions in this dir and their bytes.
+    #[serde(default)]
+    pub topics: Vec<TopicSize>,
+    /// The largest partitions in this dir and those written to fastest.
+    #[serde(default)]
+    pub largest_partitions: Vec<PartitionSize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopicSize {
+    pub topic: String,
+    pub partitions: u64,
+    pub size_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionSize {
+    pub topic: String,
+    pub partition: i32,
+    pub size_bytes: u64,
+    /// Bytes written per day, from the growth of its files scan after scan
+    /// (segment deletions left out); `None` until two scans.
+    pub written_bytes_per_day: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

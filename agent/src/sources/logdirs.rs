@@ -13,6 +13,8 @@ use procfs::process::MountInfo;
 
 use super::{HostPaths, Source, SourceError};
 
+pub mod partitions;
+
 /// The log dirs a `server.properties` names: `log.dirs`, else `log.dir`,
 /// else Kafka's default.
 pub fn parse_log_dirs(server_properties: &str) -> Vec<PathBuf> {
@@ -166,6 +168,18 @@ pub fn read_log_dirs(
     proc: &Path,
     sys: &Path,
 ) -> Result<Vec<brokerwatch_common::LogDirReport>, super::SourceError> {
+    read_log_dirs_written(source, proc, sys, &mut partitions::Written::default(), 0.0)
+}
+
+/// [`read_log_dirs`], with each partition's written rate from `written`'s
+/// earlier scans (`at`: seconds on any steady clock).
+pub fn read_log_dirs_written(
+    source: &LogDirLocations,
+    proc: &Path,
+    sys: &Path,
+    written: &mut partitions::Written,
+    at: f64,
+) -> Result<Vec<brokerwatch_common::LogDirReport>, super::SourceError> {
     let dirs = match &source.server_properties {
         Some(path) if source.log_dirs.is_empty() => {
             parse_log_dirs(&std::fs::read_to_string(path).map_err(|e| {
@@ -199,46 +213,24 @@ pub fn read_log_dirs(
                     path: dir.clone(),
                     reason: format!("{e}; is the log dir there and readable by the agent?"),
                 })?;
-            let (partitions, size_bytes) = partitions_and_bytes(dir);
+            let scan = partitions::scan(dir);
+            let log_dir = dir.display().to_string();
+            let rates = written.update(&log_dir, &scan, at);
+            let (topics, largest_partitions) = partitions::summarize(&scan, &rates);
             Ok(brokerwatch_common::LogDirReport {
-                log_dir: dir.display().to_string(),
+                log_dir,
                 mount_point: placement.mount_point.display().to_string(),
                 device: placement.device,
                 disks: placement.disks,
                 used_bytes,
                 free_bytes,
-                partitions,
-                size_bytes,
+                partitions: scan.len() as u64,
+                size_bytes: scan.iter().map(|p| p.bytes).sum(),
+                topics,
+                largest_partitions,
             })
         })
         .collect()
-}
-
-/// Partition directories (`topic-N`) in a log dir and the bytes their files hold.
-pub fn partitions_and_bytes(log_dir: &Path) -> (u64, u64) {
-    let Ok(entries) = std::fs::read_dir(log_dir) else {
-        return (0, 0);
-    };
-    let (mut partitions, mut bytes) = (0, 0);
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let is_partition = name.rsplit_once('-').is_some_and(|(topic, n)| {
-            !topic.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
-        });
-        if !is_partition || !entry.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        partitions += 1;
-        if let Ok(files) = std::fs::read_dir(entry.path()) {
-            bytes += files
-                .flatten()
-                .filter_map(|f| f.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
-                .sum::<u64>();
-        }
-    }
-    (partitions, bytes)
 }
 
 /// Log dirs are walked this often, not every cycle: a broker holds thousands
@@ -252,6 +244,9 @@ pub struct LogDirsSource {
     locations: LogDirLocations,
     paths: HostPaths,
     last: Option<(Instant, Vec<LogDirReport>)>,
+    /// Each partition's growth from scan to scan, and the clock it is timed on.
+    written: partitions::Written,
+    started: Instant,
 }
 
 impl LogDirsSource {
@@ -260,6 +255,8 @@ impl LogDirsSource {
             locations,
             paths: paths.clone(),
             last: None,
+            written: partitions::Written::default(),
+            started: Instant::now(),
         }
     }
 }
@@ -279,7 +276,13 @@ impl Source for LogDirsSource {
             .is_some_and(|(at, _)| at.elapsed() < LOG_DIR_REFRESH);
         let mut result = Ok(());
         if !fresh {
-            match read_log_dirs(&self.locations, &self.paths.proc, &self.paths.sys) {
+            match read_log_dirs_written(
+                &self.locations,
+                &self.paths.proc,
+                &self.paths.sys,
+                &mut self.written,
+                self.started.elapsed().as_secs_f64(),
+            ) {
                 Ok(reports) => self.last = Some((Instant::now(), reports)),
                 Err(e) => result = Err(e),
             }
@@ -520,22 +523,5 @@ garbage line
             err.starts_with("cannot read /nonexistent/server.properties: "),
             "{err}"
         );
-    }
-
-    #[test]
-    fn partitions_and_their_bytes_are_counted() {
-        let dir = tempfile::tempdir().unwrap();
-        for (partition, size) in [("orders-0", 1000), ("orders-1", 500), ("payments.v2-12", 1)] {
-            std::fs::create_dir(dir.path().join(partition)).unwrap();
-            std::fs::write(
-                dir.path().join(partition).join("00000000000000000000.log"),
-                vec![0u8; size],
-            )
-            .unwrap();
-        }
-        std::fs::write(dir.path().join("recovery-point-offset-checkpoint"), "0\n").unwrap();
-        std::fs::create_dir(dir.path().join("orders-0.abc-delete")).unwrap();
-        assert_eq!(partitions_and_bytes(dir.path()), (3, 1501));
-        assert_eq!(partitions_and_bytes(Path::new("/nonexistent")), (0, 0));
     }
 }

@@ -273,6 +273,8 @@ mod tests {
             free_bytes: 0,
             partitions: 0,
             size_bytes: 0,
+            topics: Vec::new(),
+            largest_partitions: Vec::new(),
         }
     }
 

@@ -26,6 +26,8 @@ pub(crate) fn log_dir(path: &str, disks: &[&str]) -> brokerwatch_common::LogDirR
         free_bytes: 0,
         partitions: 0,
         size_bytes: 0,
+        topics: Vec::new(),
+        largest_partitions: Vec::new(),
     }
 }
 

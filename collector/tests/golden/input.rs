@@ -60,6 +60,8 @@ fn log_dir(path: &str, disk: &str) -> LogDirReport {
         free_bytes: 1 << 40,
         partitions: 100,
         size_bytes: 1 << 39,
+        topics: Vec::new(),
+        largest_partitions: Vec::new(),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use brokerwatch_common::{BrokerMetricsReport, UserQuota};
+use brokerwatch_common::{BrokerMetricsReport, TopicTraffic, UserQuota};
 use prometheus_parse::{Sample, Scrape, Value};
 
 fn number(value: &Value) -> Option<f64> {
@@ -93,6 +93,25 @@ impl Samples {
             .collect()
     }
 
+    /// Per topic, the broker's counters of its traffic (the series with a `topic` label).
+    fn topics(&self) -> Vec<TopicTraffic> {
+        let mut topics: BTreeMap<String, TopicTraffic> = BTreeMap::new();
+        for s in &self.0 {
+            let Some(field) = s
+                .metric
+                .strip_prefix("kafka_server_brokertopicmetrics_")
+                .and_then(topic_field)
+            else {
+                continue;
+            };
+            let (Some(topic), Some(value)) = (s.labels.get("topic"), number(&s.value)) else {
+                continue;
+            };
+            *field(topic_entry(&mut topics, topic)) = Some(value);
+        }
+        topics.into_values().collect()
+    }
+
     fn quotas(&self) -> Vec<UserQuota> {
         let mut users: BTreeMap<String, UserQuota> = BTreeMap::new();
         for s in &self.0 {
@@ -114,6 +133,29 @@ impl Samples {
         }
         users.into_values().collect()
     }
+}
+
+/// Where a per-topic counter goes, by its name (`bytesin_total` in the
+/// exporter's naming, `BytesInPerSec` in the MBean's).
+fn topic_field(name: &str) -> Option<fn(&mut TopicTraffic) -> &mut Option<f64>> {
+    match name {
+        "bytesin_total" | "BytesInPerSec" => Some(|t| &mut t.bytes_in_total),
+        "bytesout_total" | "BytesOutPerSec" => Some(|t| &mut t.bytes_out_total),
+        "messagesin_total" | "MessagesInPerSec" => Some(|t| &mut t.messages_in_total),
+        _ => None,
+    }
+}
+
+fn topic_entry<'a>(
+    topics: &'a mut BTreeMap<String, TopicTraffic>,
+    topic: &str,
+) -> &'a mut TopicTraffic {
+    topics
+        .entry(topic.to_owned())
+        .or_insert_with(|| TopicTraffic {
+            topic: topic.to_owned(),
+            ..TopicTraffic::default()
+        })
 }
 
 /// Which kind of collection a JVM collector's time counts as: young (and
@@ -237,6 +279,7 @@ pub fn parse_jmx_exporter(text: &str) -> Result<BrokerMetricsReport, String> {
         offline_log_dirs: s.total(&["kafka_log_logmanager_offlinelogdirectorycount"]),
         offline_log_dir_names: s.offline_log_dirs(),
         quotas: s.quotas(),
+        topics: s.topics(),
         ..BrokerMetricsReport::default()
     };
     s.gc().into_report(&mut report);
@@ -358,6 +401,8 @@ const JOLOKIA_QUOTAS: [(&str, &str); 2] = [
     ("kafka.server:type=Produce,user=*", "produce"),
     ("kafka.server:type=Fetch,user=*", "fetch"),
 ];
+/// The per-topic traffic meters, read with a wildcard.
+const JOLOKIA_TOPICS: &str = "kafka.server:type=BrokerTopicMetrics,name=*,topic=*";
 /// The JVM's collectors and the per-dir offline flags, read with wildcards.
 const JOLOKIA_GC: &str = "java.lang:type=GarbageCollector,name=*";
 const JOLOKIA_OFFLINE_DIRS: &str =
@@ -378,7 +423,7 @@ pub fn jolokia_request() -> String {
         .iter()
         .map(|(mbean, _, _)| *mbean)
         .chain(JOLOKIA_QUOTAS.iter().map(|(mbean, _)| *mbean))
-        .chain([JOLOKIA_GC, JOLOKIA_OFFLINE_DIRS])
+        .chain([JOLOKIA_GC, JOLOKIA_OFFLINE_DIRS, JOLOKIA_TOPICS])
         .map(|mbean| serde_json::json!({ "type": "read", "mbean": mbean }));
     serde_json::Value::Array(reads.collect()).to_string()
 }
@@ -403,6 +448,7 @@ pub fn parse_jolokia(text: &str) -> Result<BrokerMetricsReport, String> {
     let mut report = BrokerMetricsReport::default();
     let mut found = 0;
     let mut quotas: BTreeMap<String, UserQuota> = BTreeMap::new();
+    let mut topics: BTreeMap<String, TopicTraffic> = BTreeMap::new();
     let mut gc = GcTotals::default();
     for answer in &answers {
         let Some(mbean) = answer["request"]["mbean"].as_str() else {
@@ -426,6 +472,19 @@ pub fn parse_jolokia(text: &str) -> Result<BrokerMetricsReport, String> {
                         attributes["CollectionTime"].as_f64().map(|ms| ms / 1000.0),
                         attributes["CollectionCount"].as_f64(),
                     );
+                }
+            }
+        } else if same_mbean(JOLOKIA_TOPICS, mbean) {
+            for (name, attributes) in answer["value"].as_object().into_iter().flatten() {
+                let (Some(meter), Some(topic), Some(count)) = (
+                    mbean_key(name, "name"),
+                    mbean_key(name, "topic"),
+                    attributes["Count"].as_f64(),
+                ) else {
+                    continue;
+                };
+                if let Some(field) = topic_field(meter) {
+                    *field(topic_entry(&mut topics, topic)) = Some(count);
                 }
             }
         } else if same_mbean(JOLOKIA_OFFLINE_DIRS, mbean) {
@@ -466,6 +525,7 @@ pub fn parse_jolokia(text: &str) -> Result<BrokerMetricsReport, String> {
         );
     }
     report.quotas = quotas.into_values().collect();
+    report.topics = topics.into_values().collect();
     gc.into_report(&mut report);
     Ok(report)
 }

@@ -173,7 +173,7 @@ fn parses_a_jolokia_bulk_read_with_the_same_values() {
 #[test]
 fn the_bulk_request_reads_every_mbean_once() {
     let body: Vec<serde_json::Value> = serde_json::from_str(&jolokia_request()).unwrap();
-    assert_eq!(body.len(), 23);
+    assert_eq!(body.len(), 24);
     assert!(body.iter().all(|r| r["type"] == "read"));
     assert!(same_mbean(
         "kafka.server:type=ReplicaManager,name=LeaderCount",
@@ -196,4 +196,45 @@ fn garbage_is_an_error_that_says_what_to_check() {
     );
     assert!(parse_jmx_exporter("jvm_threads_current 42\n").is_err());
     assert!(parse_jmx_exporter("").is_err());
+}
+
+#[test]
+fn per_topic_traffic_comes_from_the_topic_labelled_series_and_mbeans() {
+    let exporter = parse_jmx_exporter(&fixture("jmx_exporter_kafka2.txt")).unwrap();
+    let orders = exporter.topics.iter().find(|t| t.topic == "orders").unwrap();
+    assert_eq!(
+        (orders.bytes_in_total, orders.bytes_out_total),
+        (Some(6.0e10), Some(2.0e11))
+    );
+    assert!(exporter.topics.iter().any(|t| t.topic == "payments"));
+    assert_eq!(exporter.bytes_in_total.map(|b| b > 6.0e10), Some(true), "the broker-wide series stays");
+    let answer = serde_json::json!([
+        {"request": {"type": "read", "mbean": "kafka.server:type=ReplicaManager,name=LeaderCount"},
+         "value": {"Value": 3.0}, "status": 200},
+        {"request": {"type": "read", "mbean": "kafka.server:type=BrokerTopicMetrics,name=*,topic=*"},
+         "value": {
+            "kafka.server:name=BytesInPerSec,topic=orders,type=BrokerTopicMetrics": {"Count": 1200.0, "OneMinuteRate": 3.0},
+            "kafka.server:name=MessagesInPerSec,topic=orders,type=BrokerTopicMetrics": {"Count": 12.0},
+            "kafka.server:name=BytesOutPerSec,topic=logs,type=BrokerTopicMetrics": {"Count": 7.0},
+            "kafka.server:name=TotalProduceRequestsPerSec,topic=logs,type=BrokerTopicMetrics": {"Count": 9.0}
+         }, "status": 200}
+    ]);
+    let jolokia = parse_jolokia(&answer.to_string()).unwrap();
+    assert_eq!(
+        jolokia.topics,
+        [
+            brokerwatch_common::TopicTraffic {
+                topic: "logs".into(),
+                bytes_in_total: None,
+                bytes_out_total: Some(7.0),
+                messages_in_total: None,
+            },
+            brokerwatch_common::TopicTraffic {
+                topic: "orders".into(),
+                bytes_in_total: Some(1200.0),
+                bytes_out_total: None,
+                messages_in_total: Some(12.0),
+            },
+        ]
+    );
 }

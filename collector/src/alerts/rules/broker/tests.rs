@@ -328,6 +328,8 @@ fn an_offline_log_dir_is_named_with_its_disks() {
                 free_bytes: 1 << 40,
                 partitions: 1,
                 size_bytes: 1,
+                topics: Vec::new(),
+                largest_partitions: Vec::new(),
             }];
         }
     });
@@ -437,6 +439,8 @@ fn log_dir(used: u64, free: u64) -> LogDirReport {
         free_bytes: free,
         partitions: 100,
         size_bytes: used,
+        topics: Vec::new(),
+        largest_partitions: Vec::new(),
     }
 }
 
