@@ -48,6 +48,7 @@ pub enum Alert {
     KafkaTopicReplicationFactorLow,
     KafkaTopicConcentrated,
     KafkaPartitionLeaderFlapping,
+    KafkaPartitionTooLarge,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, PartialOrd, Ord)]
@@ -142,7 +143,7 @@ const MINUTE: u64 = 60;
 /// The load deviation r of `[load] deviation`, as the Prometheus twins use it.
 pub const DEFAULT_DEVIATION: f64 = 0.10;
 
-pub const CATALOGUE: [Spec; 36] = [
+pub const CATALOGUE: [Spec; 37] = [
     hosts::KAFKA_BROKER_LOAD_DEVIATION,
     hosts::KAFKA_CLUSTER_LOAD_IMBALANCE,
     hosts::KAFKA_BROKER_DISK_IMBALANCE,
@@ -179,6 +180,7 @@ pub const CATALOGUE: [Spec; 36] = [
     topics::KAFKA_TOPIC_REPLICATION_FACTOR_LOW,
     topics::KAFKA_TOPIC_CONCENTRATED,
     topics::KAFKA_PARTITION_LEADER_FLAPPING,
+    topics::KAFKA_PARTITION_TOO_LARGE,
 ];
 
 impl Alert {

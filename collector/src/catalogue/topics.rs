@@ -136,3 +136,22 @@ pub const KAFKA_PARTITION_LEADER_FLAPPING: Spec = Spec {
         description: "Repeated changes point at a broker that keeps dropping out (GC pauses, network) or an election loop.",
     },
 };
+
+pub const KAFKA_PARTITION_TOO_LARGE: Spec = Spec {
+    alert: Alert::KafkaPartitionTooLarge,
+    name: "KafkaPartitionTooLarge",
+    subject: &["topic"],
+    origin: Origin::Agents,
+    for_seconds: 30 * MINUTE,
+    severity: Severity::Warning,
+    threshold: positive(100.0, "GiB written per day to one partition, from its files' growth."),
+    fires_when: "a partition is written ≥ 100 GiB a day (its files' growth, deletions left out), or holds more than `[topics] max_partition_bytes` (off by default)",
+    summary: "Topic {topic}: partition {partition} {what}",
+    description: "On broker {broker}, {log_dir}: {figures}. A partition sits whole on one disk of each replica's broker and is copied whole by replication, reassignment and recovery: one this large or this fast fills that disk first and makes every move slow. Add partitions to the topic and spread its keys, or lower its retention.ms / retention.bytes.",
+    prometheus: Prometheus {
+        comment: Some("The busiest topics' fastest-written partition, from the collector's series."),
+        expr: "brokerwatch_topic_partition_written_bytes_per_day_max / 1073741824 >= {threshold}",
+        summary: "Topic {{ $labels.topic }} has a partition written {{ $value | printf \"%.0f\" }} GiB a day",
+        description: "GET /api/v1/topics/{{ $labels.topic }} on the collector names it: add partitions and spread its keys, or lower its retention.",
+    },
+};

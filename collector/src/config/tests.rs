@@ -111,6 +111,16 @@ fn the_example_file_is_valid_and_documents_every_section() {
         "max_lag_messages",
         "max_lag",
         "[consumer_groups.limits.",
+        "[topics]",
+        "top_n",
+        "no_traffic_after",
+        "surge_factor",
+        "drop_ratio",
+        "min_records_per_second",
+        "min_user_bytes_per_second",
+        "min_replication_factor",
+        "max_histories",
+        "max_partition_bytes",
     ] {
         assert!(
             text.contains(&format!("\n{key}")) || text.contains(&format!("\n# {key}")),

@@ -27,6 +27,8 @@ pub struct TopicsConfig {
     /// Traffic histories kept (topics and users each), the busiest first:
     /// bounds the memory and the file in the state dir.
     pub max_histories: usize,
+    /// KafkaPartitionTooLarge for a partition holding more (off when `None`).
+    pub max_partition_bytes: Option<u64>,
 }
 
 impl TopicsConfig {
@@ -58,6 +60,7 @@ pub(super) struct TopicsSection {
     drop_ratio: Option<f64>,
     min_replication_factor: Option<usize>,
     max_histories: Option<usize>,
+    max_partition_bytes: Option<u64>,
 }
 
 impl TopicsSection {
@@ -111,6 +114,15 @@ impl TopicsSection {
                 100,
             )?,
             max_histories: count("max_histories", self.max_histories, 5_000, 1_000_000)?,
+            max_partition_bytes: match self.max_partition_bytes {
+                Some(0) => {
+                    return Err(keys.fail(
+                        &key("max_partition_bytes"),
+                        "0 would flag every partition; leave it out to turn the size limit off",
+                    ))
+                }
+                bytes => bytes,
+            },
         })
     }
 }

@@ -29,6 +29,10 @@ pub struct Evaluation {
     pub cluster: Arc<ClusterState>,
     /// The groups' verdicts, while their offsets are fresh.
     pub groups: Arc<Vec<GroupLag>>,
+    /// Each topic as the agents with a fresh report see it (bytes in and
+    /// out, size), and the largest and fastest-written partitions they gave.
+    pub topics_on_brokers: Arc<BTreeMap<String, crate::store::TopicOnBrokers>>,
+    pub large_partitions: Arc<Vec<crate::store::LargePartition>>,
     /// What changed, with the summary it changed with.
     pub transitions: Vec<(Transition, String)>,
     /// This evaluation's series.
@@ -179,6 +183,9 @@ impl Evaluator {
         self.record_traffic(store, fresh_topics, now);
         let config = &*self.config;
         let gone_groups = fresh_groups.map_or(&[][..], |g| g.gone.as_slice());
+        let agents_missing_after = config.broker_missing_after.as_secs_f64();
+        let topics_on_brokers = Arc::new(store.topics_on_brokers(now, agents_missing_after));
+        let large_partitions = Arc::new(store.large_partitions(now, agents_missing_after));
         let (rows, disks) = store.load_rows(
             &config.groups,
             &known,
@@ -215,6 +222,8 @@ impl Evaluator {
                     series: &self.topic_rates,
                     at: t.at,
                 }),
+                topics_on_brokers: &topics_on_brokers,
+                large_partitions: &large_partitions,
                 user_rates: self
                     .users_at
                     .filter(|at| now - at <= config.broker_missing_after.as_secs_f64())
@@ -267,12 +276,21 @@ impl Evaluator {
             fresh_groups.is_some(),
             fresh_topics.map(|_| &config.topics),
         );
+        crate::kafka::checks::topics::expose_agents(
+            &mut families,
+            fresh_topics.map(|t| &*t.facts),
+            &topics_on_brokers,
+            &large_partitions,
+            config.topics.top_n,
+        );
         Evaluation {
             at: now,
             load,
             alerts: self.book.clone(),
             cluster: cluster.clone(),
             groups,
+            topics_on_brokers,
+            large_partitions,
             transitions,
             families: families.into_vec(),
         }

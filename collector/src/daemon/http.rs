@@ -128,7 +128,14 @@ fn topics_of(shared: &Shared, flag: Option<&str>, topic: Option<&str>) -> Topics
     let cluster = shared.cluster.borrow().clone();
     let latest = shared.latest.borrow().clone();
     let book = latest.as_ref().map_or(&shared.restored, |e| &e.alerts);
-    topics_view(&shared.config, &cluster, book, unix_now(), flag, topic)
+    topics_view(
+        &shared.config,
+        &cluster,
+        latest.as_deref(),
+        book,
+        unix_now(),
+        (flag, topic),
+    )
 }
 
 /// The status page, from the latest evaluation and the agents' freshness.

@@ -9,6 +9,8 @@ use crate::alerts::state::{AlertBook, Phase};
 use crate::config::Config;
 use crate::kafka::checks::ClusterState;
 
+use super::Evaluation;
+
 /// One alert of `GET /api/v1/alerts`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertView {
@@ -142,6 +144,11 @@ pub struct TopicView {
     /// `null` until two reads of its end offsets.
     pub records_per_second: Option<f64>,
     pub records_produced_since_start: u64,
+    /// From the agents (`null` without them): bytes in and out per second
+    /// over its brokers, and bytes held by every replica.
+    pub bytes_in_per_second: Option<f64>,
+    pub bytes_out_per_second: Option<f64>,
+    pub size_bytes: Option<u64>,
     /// `null`: no record seen since brokerwatch first saw it.
     pub last_message_at: Option<String>,
     pub quiet_seconds: f64,
@@ -153,6 +160,18 @@ pub struct TopicView {
     pub alerts: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partition_details: Option<Vec<PartitionView>>,
+    /// Its largest and fastest-written partitions, as the agents name them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub large_partitions: Option<Vec<LargePartitionView>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LargePartitionView {
+    pub partition: i32,
+    pub broker: i32,
+    pub log_dir: String,
+    pub size_bytes: u64,
+    pub written_bytes_per_day: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -179,11 +198,13 @@ pub struct TopicsView {
 pub fn topics_view(
     config: &Config,
     cluster: &ClusterState,
+    evaluation: Option<&Evaluation>,
     book: &AlertBook,
     now: f64,
-    flag: Option<&str>,
-    topic: Option<&str>,
+    (flag, topic): (Option<&str>, Option<&str>),
 ) -> TopicsView {
+    let on_brokers = evaluation.map(|e| &*e.topics_on_brokers);
+    let large = evaluation.map_or(&[][..], |e| &e.large_partitions[..]);
     let Some(topics) = &cluster.topics else {
         return TopicsView {
             age_seconds: None,
@@ -225,6 +246,15 @@ pub fn topics_view(
                 brokers: facts.brokers,
                 records_per_second: t.records_per_second,
                 records_produced_since_start: t.produced_total,
+                bytes_in_per_second: on_brokers
+                    .and_then(|o| o.get(&t.topic))
+                    .and_then(|o| o.bytes_in_per_second),
+                bytes_out_per_second: on_brokers
+                    .and_then(|o| o.get(&t.topic))
+                    .and_then(|o| o.bytes_out_per_second),
+                size_bytes: on_brokers
+                    .and_then(|o| o.get(&t.topic))
+                    .and_then(|o| o.size_bytes),
                 last_message_at: t.last_message_at.map(rfc3339),
                 quiet_seconds: quiet,
                 no_traffic: !t.internal && quiet >= after,
@@ -239,6 +269,19 @@ pub fn topics_view(
                             leader: p.leader,
                             end_offset: p.end_offset,
                             records_per_second: p.records_per_second,
+                        })
+                        .collect()
+                }),
+                large_partitions: topic.map(|_| {
+                    large
+                        .iter()
+                        .filter(|p| p.size.topic == t.topic)
+                        .map(|p| LargePartitionView {
+                            partition: p.size.partition,
+                            broker: p.broker,
+                            log_dir: p.log_dir.clone(),
+                            size_bytes: p.size.size_bytes,
+                            written_bytes_per_day: p.size.written_bytes_per_day,
                         })
                         .collect()
                 }),

@@ -150,6 +150,64 @@ pub struct BrokerEntry {
     pub restarts: u64,
     /// When its first report came (since the collector started).
     first_at: f64,
+    /// Each topic's traffic on this broker over the last two reports.
+    pub topic_rates: BTreeMap<String, TopicRates>,
+}
+
+/// A topic's traffic on one broker, per second, from its counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TopicRates {
+    pub bytes_in_per_second: Option<f64>,
+    pub bytes_out_per_second: Option<f64>,
+    pub messages_in_per_second: Option<f64>,
+}
+
+/// A topic as the agents see it, summed over the brokers with a fresh report.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TopicOnBrokers {
+    pub bytes_in_per_second: Option<f64>,
+    pub bytes_out_per_second: Option<f64>,
+    /// Bytes its partitions hold, every replica counted.
+    pub size_bytes: Option<u64>,
+}
+
+/// One of the largest or fastest-written partitions an agent reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LargePartition {
+    pub broker: i32,
+    pub log_dir: String,
+    pub size: brokerwatch_common::PartitionSize,
+}
+
+/// Each topic's rates on a broker between two of its reports.
+fn topic_rates(before: &Report, after: &Report) -> BTreeMap<String, TopicRates> {
+    let (Some(old), Some(new)) = (&before.host.broker_metrics, &after.host.broker_metrics) else {
+        return BTreeMap::new();
+    };
+    let elapsed = (after.timestamp_ms as f64 - before.timestamp_ms as f64) / 1000.0;
+    if elapsed <= 0.0 {
+        return BTreeMap::new();
+    }
+    let old: BTreeMap<&str, &brokerwatch_common::TopicTraffic> =
+        old.topics.iter().map(|t| (t.topic.as_str(), t)).collect();
+    let rate = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b >= a => Some((b - a) / elapsed),
+        _ => None,
+    };
+    new.topics
+        .iter()
+        .filter_map(|t| {
+            let o = old.get(t.topic.as_str())?;
+            Some((
+                t.topic.clone(),
+                TopicRates {
+                    bytes_in_per_second: rate(o.bytes_in_total, t.bytes_in_total),
+                    bytes_out_per_second: rate(o.bytes_out_total, t.bytes_out_total),
+                    messages_in_per_second: rate(o.messages_in_total, t.messages_in_total),
+                },
+            ))
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone)]
@@ -177,6 +235,7 @@ impl Store {
                 series: BTreeMap::new(),
                 restarts: 0,
                 first_at: now,
+                topic_rates: BTreeMap::new(),
             });
         let started = |r: &Report| r.host.broker_process.as_ref().map(|p| p.start_time_ticks);
         if let (Some(before), Some(now_started)) = (started(&entry.latest), started(&report)) {
@@ -195,8 +254,65 @@ impl Store {
             w.newest_at()
                 .is_some_and(|t| t >= now - name.retention_seconds(window))
         });
+        entry.topic_rates = topic_rates(&entry.latest, &report);
         entry.latest = report;
         entry.received_at = now;
+    }
+
+    /// Each topic as the agents with a fresh report see it: bytes in and out
+    /// per second (its leaders' brokers count them) and bytes held (every
+    /// replica), summed over brokers.
+    pub fn topics_on_brokers(
+        &self,
+        now: f64,
+        missing_after: f64,
+    ) -> BTreeMap<String, TopicOnBrokers> {
+        let mut topics: BTreeMap<String, TopicOnBrokers> = BTreeMap::new();
+        let add = |sum: &mut Option<f64>, value: Option<f64>| {
+            if let Some(value) = value {
+                *sum = Some(sum.unwrap_or(0.0) + value);
+            }
+        };
+        for (broker, entry) in &self.brokers {
+            if !self.is_fresh(*broker, now, missing_after) {
+                continue;
+            }
+            for (topic, rates) in &entry.topic_rates {
+                let t = topics.entry(topic.clone()).or_default();
+                add(&mut t.bytes_in_per_second, rates.bytes_in_per_second);
+                add(&mut t.bytes_out_per_second, rates.bytes_out_per_second);
+            }
+            for dir in &entry.latest.host.log_dirs {
+                for size in &dir.topics {
+                    let t = topics.entry(size.topic.clone()).or_default();
+                    t.size_bytes = Some(t.size_bytes.unwrap_or(0) + size.size_bytes);
+                }
+            }
+        }
+        topics
+    }
+
+    /// The largest and fastest-written partitions the agents with a fresh
+    /// report gave, largest first.
+    pub fn large_partitions(&self, now: f64, missing_after: f64) -> Vec<LargePartition> {
+        let mut found: Vec<LargePartition> = self
+            .brokers
+            .iter()
+            .filter(|(b, _)| self.is_fresh(**b, now, missing_after))
+            .flat_map(|(broker, entry)| {
+                entry.latest.host.log_dirs.iter().flat_map(move |dir| {
+                    dir.largest_partitions
+                        .iter()
+                        .map(move |size| LargePartition {
+                            broker: *broker,
+                            log_dir: dir.log_dir.clone(),
+                            size: size.clone(),
+                        })
+                })
+            })
+            .collect();
+        found.sort_by(|a, b| b.size.size_bytes.cmp(&a.size.size_bytes));
+        found
     }
 
     pub fn brokers(&self) -> impl Iterator<Item = (&i32, &BrokerEntry)> {

@@ -318,3 +318,56 @@ fn only_the_disks_under_the_log_dirs_are_compared() {
         .collect();
     assert_eq!(members, ["sdb", "sdc", "sdd"], "sda is the OS disk");
 }
+
+#[test]
+fn topics_bytes_come_from_counters_between_reports_and_sizes_from_log_dirs() {
+    use brokerwatch_common::{BrokerMetricsReport, TopicSize, TopicTraffic};
+    let with = |broker: i32, at_ms: u64, bytes_in: f64| {
+        let mut r = report(broker, 1.0);
+        r.timestamp_ms = at_ms;
+        r.host.broker_metrics = Some(BrokerMetricsReport {
+            topics: vec![TopicTraffic {
+                topic: "orders".into(),
+                bytes_in_total: Some(bytes_in),
+                bytes_out_total: Some(bytes_in * 2.0),
+                messages_in_total: None,
+            }],
+            ..BrokerMetricsReport::default()
+        });
+        let mut dir = log_dir("/data/a", &["sdb"]);
+        dir.topics = vec![TopicSize {
+            topic: "orders".into(),
+            partitions: 2,
+            size_bytes: 1000 * broker as u64,
+        }];
+        r.host.log_dirs = vec![dir];
+        r
+    };
+    let mut store = Store::new(300.0);
+    store.insert(with(1, 10_000, 1000.0), 10.0);
+    store.insert(with(2, 10_000, 0.0), 10.0);
+    let first = store.topics_on_brokers(10.0, 60.0);
+    assert_eq!(
+        first["orders"].bytes_in_per_second, None,
+        "one report: no rate"
+    );
+    assert_eq!(first["orders"].size_bytes, Some(3000));
+    store.insert(with(1, 20_000, 6000.0), 20.0);
+    store.insert(with(2, 20_000, 1000.0), 20.0);
+    let orders = store.topics_on_brokers(20.0, 60.0)["orders"];
+    assert_eq!(
+        orders.bytes_in_per_second,
+        Some(600.0),
+        "500 + 100 per second"
+    );
+    assert_eq!(orders.bytes_out_per_second, Some(1200.0));
+    // A counter that went back (a broker restart) gives no rate; stale brokers do not count.
+    store.insert(with(1, 30_000, 10.0), 30.0);
+    let orders = store.topics_on_brokers(85.0, 60.0)["orders"];
+    assert_eq!(orders.bytes_in_per_second, None);
+    assert_eq!(
+        orders.size_bytes,
+        Some(1000),
+        "broker 2's report is 65 s old"
+    );
+}

@@ -11,6 +11,9 @@ use crate::{BrokerMetricsReport, HostReport, Report};
 /// dirs, the disks under one, quota users): what a broker host has, with
 /// room; a report beyond is refused, not kept.
 pub const MAX_ITEMS: usize = 256;
+/// The most topics a report may list (per log dir, and in the broker's
+/// metrics): far more than any broker holds, and still bounded.
+pub const MAX_TOPICS: usize = 100_000;
 /// The longest name in a report (a device, an interface, a log dir, a user).
 pub const MAX_NAME: usize = 255;
 /// The largest rate a report may give, per second (bytes, packets, requests).
@@ -51,13 +54,17 @@ fn rate(path: &str, value: f64) -> Result<(), Rejection> {
 }
 
 fn items(path: &str, count: usize) -> Result<(), Rejection> {
-    if count <= MAX_ITEMS {
+    at_most(path, count, MAX_ITEMS)
+}
+
+fn at_most(path: &str, count: usize, most: usize) -> Result<(), Rejection> {
+    if count <= most {
         Ok(())
     } else {
         Err(Rejection::new(
             422,
             "too_many_items",
-            format!("{path}: {count} items, at most {MAX_ITEMS}"),
+            format!("{path}: {count} items, at most {most}"),
         ))
     }
 }
@@ -183,6 +190,22 @@ fn host(h: &HostReport) -> Result<(), Rejection> {
         for (j, disk) in d.disks.iter().enumerate() {
             name(&at(&format!("disks[{j}]")), disk)?;
         }
+        at_most(&at("topics"), d.topics.len(), MAX_TOPICS)?;
+        for (j, t) in d.topics.iter().enumerate() {
+            name(&at(&format!("topics[{j}].topic")), &t.topic)?;
+        }
+        items(&at("largest_partitions"), d.largest_partitions.len())?;
+        for (j, p) in d.largest_partitions.iter().enumerate() {
+            name(&at(&format!("largest_partitions[{j}].topic")), &p.topic)?;
+            if let Some(written) = p.written_bytes_per_day {
+                range(
+                    &at(&format!("largest_partitions[{j}].written_bytes_per_day")),
+                    written,
+                    0.0,
+                    MAX_RATE * 86_400.0,
+                )?;
+            }
+        }
     }
     if let Some(p) = &h.broker_process {
         range("host.broker_process.cpu_seconds", p.cpu_seconds, 0.0, 1e12)?;
@@ -276,6 +299,20 @@ fn broker_metrics(m: &BrokerMetricsReport) -> Result<(), Rejection> {
             &format!("host.broker_metrics.offline_log_dir_names[{i}]"),
             dir,
         )?;
+    }
+    at_most("host.broker_metrics.topics", m.topics.len(), MAX_TOPICS)?;
+    for (i, t) in m.topics.iter().enumerate() {
+        let at = |field: &str| format!("host.broker_metrics.topics[{i}].{field}");
+        name(&at("topic"), &t.topic)?;
+        for (field, value) in [
+            ("bytes_in_total", t.bytes_in_total),
+            ("bytes_out_total", t.bytes_out_total),
+            ("messages_in_total", t.messages_in_total),
+        ] {
+            if let Some(value) = value {
+                range(&at(field), value, 0.0, 1e20)?;
+            }
+        }
     }
     items("host.broker_metrics.quotas", m.quotas.len())?;
     for (i, q) in m.quotas.iter().enumerate() {

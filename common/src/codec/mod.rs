@@ -246,6 +246,31 @@ mod tests {
         let r = refuse(&|r| r.host.disks[0].device = "d".repeat(300));
         assert_eq!((r.status, r.reason), (422, "too_many_items"));
         assert_eq!(r.message, "host.disks[0].device: 300 bytes, at most 255");
+        // Topics: names bounded, counters never negative.
+        let r = refuse(&|r| {
+            r.host.broker_metrics = Some(crate::BrokerMetricsReport {
+                topics: vec![crate::TopicTraffic {
+                    topic: "orders".into(),
+                    bytes_in_total: Some(-1.0),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+        });
+        assert_eq!(
+            r.message,
+            "host.broker_metrics.topics[0].bytes_in_total: -1 is out of range (0 to 1e20)"
+        );
+        let r = refuse(&|r| {
+            r.host.broker_metrics = Some(crate::BrokerMetricsReport {
+                topics: vec![crate::TopicTraffic::default(); limits::MAX_TOPICS + 1],
+                ..Default::default()
+            })
+        });
+        assert_eq!(
+            r.message,
+            "host.broker_metrics.topics: 100001 items, at most 100000"
+        );
         // Within range: accepted.
         assert!(decode(&serde_json::to_vec(&report(3)).unwrap(), None, MAX).is_ok());
     }

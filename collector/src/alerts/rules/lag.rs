@@ -196,6 +196,8 @@ mod tests {
                 topics: None,
                 topic_rates: None,
                 user_rates: None,
+                topics_on_brokers: &BTreeMap::new(),
+                large_partitions: &[],
             },
         );
         let audit = find(
@@ -261,6 +263,8 @@ mod tests {
                 topics: None,
                 topic_rates: None,
                 user_rates: None,
+                topics_on_brokers: &BTreeMap::new(),
+                large_partitions: &[],
             },
         );
         let description = |name: &str| {

@@ -23,7 +23,7 @@ use crate::model::cluster::ClusterLoad;
 use crate::model::lag::GroupLag;
 use crate::model::replication::ReplicationFacts;
 use crate::model::topics::TopicsFacts;
-use crate::store::Store;
+use crate::store::{LargePartition, Store, TopicOnBrokers};
 
 pub use cluster::KafkaHealth;
 pub use topics::Rates;
@@ -54,6 +54,10 @@ pub struct Inputs<'a> {
     pub topic_rates: Option<Rates<'a>>,
     /// Bytes per second per quota user, while agents report.
     pub user_rates: Option<Rates<'a>>,
+    /// Each topic as the agents with a fresh report see it.
+    pub topics_on_brokers: &'a BTreeMap<String, TopicOnBrokers>,
+    /// The largest and fastest-written partitions the agents gave.
+    pub large_partitions: &'a [LargePartition],
 }
 
 /// Every rule's verdicts at one evaluation.
@@ -129,6 +133,8 @@ pub(crate) mod tests {
                 topics: None,
                 topic_rates: None,
                 user_rates: None,
+                topics_on_brokers: &BTreeMap::new(),
+                large_partitions: &[],
             },
         )
     }
@@ -161,6 +167,8 @@ pub(crate) mod tests {
                 topics: None,
                 topic_rates: None,
                 user_rates: None,
+                topics_on_brokers: &BTreeMap::new(),
+                large_partitions: &[],
             },
         )
     }

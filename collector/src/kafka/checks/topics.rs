@@ -4,8 +4,11 @@
 
 use brokerwatch_common::exposition::{Column, Families};
 
+use std::collections::BTreeMap;
+
 use crate::config::TopicsConfig;
 use crate::model::topics::{TopicFacts, TopicsFacts};
+use crate::store::{LargePartition, TopicOnBrokers};
 
 /// The busiest `top_n` topics (Kafka's own left out), by records per second.
 pub fn busiest(facts: &TopicsFacts, top_n: usize) -> Vec<&TopicFacts> {
@@ -132,5 +135,80 @@ pub(super) fn expose(facts: &TopicsFacts, settings: &TopicsConfig, f: &mut Famil
             &[("topic", &topic.topic)],
             topic.leader_changes_total as f64,
         );
+    }
+}
+
+/// The agents' figures per topic (bytes in and out, size, the fastest-written
+/// partition), for the busiest topics: by records per second where the
+/// cluster's end offsets are fresh, else by bytes in.
+pub fn expose_agents(
+    f: &mut Families,
+    facts: Option<&TopicsFacts>,
+    on_brokers: &BTreeMap<String, TopicOnBrokers>,
+    large: &[LargePartition],
+    top_n: usize,
+) {
+    if on_brokers.is_empty() {
+        return;
+    }
+    let names: Vec<&str> = match facts {
+        Some(facts) => busiest(facts, top_n)
+            .iter()
+            .map(|t| t.topic.as_str())
+            .collect(),
+        None => {
+            let mut by_bytes: Vec<(&String, &TopicOnBrokers)> = on_brokers.iter().collect();
+            by_bytes.sort_by(|a, b| {
+                b.1.bytes_in_per_second
+                    .unwrap_or(0.0)
+                    .total_cmp(&a.1.bytes_in_per_second.unwrap_or(0.0))
+            });
+            by_bytes
+                .iter()
+                .take(top_n)
+                .map(|(t, _)| t.as_str())
+                .collect()
+        }
+    };
+    let columns: [(&str, &str, fn(&TopicOnBrokers) -> Option<f64>); 3] = [
+        (
+            "brokerwatch_topic_bytes_in_per_second",
+            "Bytes written to the topic per second, summed over its brokers (the busiest topics).",
+            |t| t.bytes_in_per_second,
+        ),
+        (
+            "brokerwatch_topic_bytes_out_per_second",
+            "Bytes read from the topic per second by consumers, summed over its brokers (the busiest topics).",
+            |t| t.bytes_out_per_second,
+        ),
+        (
+            "brokerwatch_topic_size_bytes",
+            "Bytes the topic's partitions hold, every replica counted (the busiest topics).",
+            |t| t.size_bytes.map(|b| b as f64),
+        ),
+    ];
+    for (name, help, value) in columns {
+        let mut family = f.gauge(name, help);
+        for topic in &names {
+            if let Some(v) = on_brokers.get(*topic).and_then(value) {
+                family.add(&[("topic", topic)], v);
+            }
+        }
+    }
+    let mut fastest: BTreeMap<&str, f64> = BTreeMap::new();
+    for p in large {
+        if let Some(w) = p.size.written_bytes_per_day {
+            let most = fastest.entry(p.size.topic.as_str()).or_default();
+            *most = most.max(w);
+        }
+    }
+    let mut family = f.gauge(
+        "brokerwatch_topic_partition_written_bytes_per_day_max",
+        "Bytes a day written to the topic's fastest-written partition (of those the agents name; the busiest topics).",
+    );
+    for topic in &names {
+        if let Some(w) = fastest.get(topic) {
+            family.add(&[("topic", topic)], *w);
+        }
     }
 }

@@ -201,13 +201,21 @@ fn garbage_is_an_error_that_says_what_to_check() {
 #[test]
 fn per_topic_traffic_comes_from_the_topic_labelled_series_and_mbeans() {
     let exporter = parse_jmx_exporter(&fixture("jmx_exporter_kafka2.txt")).unwrap();
-    let orders = exporter.topics.iter().find(|t| t.topic == "orders").unwrap();
+    let orders = exporter
+        .topics
+        .iter()
+        .find(|t| t.topic == "orders")
+        .unwrap();
     assert_eq!(
         (orders.bytes_in_total, orders.bytes_out_total),
         (Some(6.0e10), Some(2.0e11))
     );
     assert!(exporter.topics.iter().any(|t| t.topic == "payments"));
-    assert_eq!(exporter.bytes_in_total.map(|b| b > 6.0e10), Some(true), "the broker-wide series stays");
+    assert_eq!(
+        exporter.bytes_in_total.map(|b| b > 6.0e10),
+        Some(true),
+        "the broker-wide series stays"
+    );
     let answer = serde_json::json!([
         {"request": {"type": "read", "mbean": "kafka.server:type=ReplicaManager,name=LeaderCount"},
          "value": {"Value": 3.0}, "status": 200},

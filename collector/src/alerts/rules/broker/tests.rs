@@ -235,6 +235,8 @@ fn unresponsive_is_judged_only_for_brokers_in_the_metadata() {
                 topics: None,
                 topic_rates: None,
                 user_rates: None,
+                topics_on_brokers: &BTreeMap::new(),
+                large_partitions: &[],
             },
         )
     };

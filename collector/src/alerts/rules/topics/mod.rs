@@ -3,6 +3,8 @@
 //! onto a few partitions, topics laid out so that one broker's loss hurts
 //! more than it must, and leaders that keep moving.
 
+use std::collections::BTreeMap;
+
 use crate::alerts::judge::{age, percent, timestamp, Judge};
 use crate::catalogue::Alert;
 use crate::config::{Config, TopicsConfig};
@@ -31,6 +33,7 @@ pub(super) fn judge(j: &mut Judge, config: &Config, inputs: &Inputs) {
             records,
         );
     }
+    too_large(j, settings, inputs);
     if let Some(rates) = &inputs.user_rates {
         anomalies(
             j,
@@ -94,6 +97,66 @@ fn judge_topics(j: &mut Judge, settings: &TopicsConfig, topics: &TopicsFacts, no
                 ("most", format!("{flap_changes}")),
                 ("partitions", listed.join(", ")),
                 ("leaders", leaders.join(", ")),
+            ],
+        );
+    }
+}
+
+/// Partitions written too fast (or holding too much), per topic, from the
+/// agents' largest and fastest partitions; every topic the agents see gets a
+/// verdict, so that one no longer large resolves.
+fn too_large(j: &mut Judge, settings: &TopicsConfig, inputs: &Inputs) {
+    let per_day = j.threshold(Alert::KafkaPartitionTooLarge) * 1_073_741_824.0;
+    let mut worst: BTreeMap<&str, (&crate::store::LargePartition, String, String)> =
+        BTreeMap::new();
+    for large in inputs.large_partitions {
+        let written = large.size.written_bytes_per_day.filter(|w| *w >= per_day);
+        let held = settings
+            .max_partition_bytes
+            .filter(|most| large.size.size_bytes > *most);
+        let (what, figures) = match (written, held) {
+            (Some(w), _) => (
+                format!("is written {} a day", super::broker::bytes(w)),
+                format!(
+                    "{} written a day (limit {}), {} held",
+                    super::broker::bytes(w),
+                    super::broker::bytes(per_day),
+                    super::broker::bytes(large.size.size_bytes as f64)
+                ),
+            ),
+            (None, Some(most)) => (
+                format!(
+                    "holds {}",
+                    super::broker::bytes(large.size.size_bytes as f64)
+                ),
+                format!(
+                    "{} held (limit {})",
+                    super::broker::bytes(large.size.size_bytes as f64),
+                    super::broker::bytes(most as f64)
+                ),
+            ),
+            (None, None) => continue,
+        };
+        worst
+            .entry(large.size.topic.as_str())
+            .or_insert((large, what, figures));
+    }
+    for topic in inputs.topics_on_brokers.keys() {
+        if !worst.contains_key(topic.as_str()) {
+            j.clear(Alert::KafkaPartitionTooLarge, &[topic]);
+        }
+    }
+    for (topic, (large, what, figures)) in worst {
+        j.judge(
+            Alert::KafkaPartitionTooLarge,
+            &[topic],
+            true,
+            &[
+                ("partition", large.size.partition.to_string()),
+                ("what", what),
+                ("broker", large.broker.to_string()),
+                ("log_dir", large.log_dir.clone()),
+                ("figures", figures),
             ],
         );
     }

@@ -66,6 +66,8 @@ fn judged(
             topics: Some(&facts),
             topic_rates: rates,
             user_rates: None,
+            topics_on_brokers: &BTreeMap::new(),
+            large_partitions: &[],
         },
     );
     for v in verdicts.iter().filter(|v| v.active) {
@@ -318,5 +320,80 @@ fn a_surge_fires_with_its_direction_and_figures() {
             &[("topic", "calm"), ("direction", "surge")]
         )
         .active
+    );
+}
+
+#[test]
+fn a_partition_written_too_fast_or_holding_too_much_is_named_with_its_broker() {
+    use crate::store::{LargePartition, TopicOnBrokers};
+    use brokerwatch_common::PartitionSize;
+    let large = |topic: &str, partition, size_bytes, written: Option<f64>| LargePartition {
+        broker: 2,
+        log_dir: "/data/kafka-1".into(),
+        size: PartitionSize {
+            topic: topic.into(),
+            partition,
+            size_bytes,
+            written_bytes_per_day: written,
+        },
+    };
+    const GIB: f64 = 1_073_741_824.0;
+    let partitions = [
+        large("clicks", 7, 500 * (1 << 30), Some(150.0 * GIB)),
+        large("clicks", 3, 10, Some(120.0 * GIB)),
+        large("archive", 0, 3 << 40, Some(1.0 * GIB)),
+        large("orders", 1, 1 << 30, Some(99.0 * GIB)),
+    ];
+    let seen: BTreeMap<String, TopicOnBrokers> = ["clicks", "archive", "orders", "gone"]
+        .iter()
+        .map(|t| (t.to_string(), TopicOnBrokers::default()))
+        .collect();
+    let judge = |text: &str| {
+        let config = config(&format!(
+            "cluster = \"prod\"\n[ingest]\nallow_unauthenticated = true\n{text}"
+        ));
+        let load = cluster_load(&config.load_params(), BTreeMap::new(), BTreeMap::new());
+        verdicts(
+            &config,
+            &Inputs {
+                now: NOW,
+                store: &crate::store::Store::new(300.0),
+                load: &load,
+                last_seen: &BTreeMap::new(),
+                awaited: &BTreeSet::new(),
+                cluster: &Default::default(),
+                kafka: None,
+                replication: None,
+                groups: &[],
+                gone_groups: &[],
+                topics: None,
+                topic_rates: None,
+                user_rates: None,
+                topics_on_brokers: &seen,
+                large_partitions: &partitions,
+            },
+        )
+    };
+    let verdicts = judge("");
+    let v = active(&verdicts, "KafkaPartitionTooLarge", "clicks").unwrap();
+    assert_eq!(
+        v.annotations["summary"],
+        "Topic clicks: partition 7 is written 150.0 GiB a day"
+    );
+    assert!(v.annotations["description"].starts_with("On broker 2, /data/kafka-1: 150.0 GiB written a day (limit 100.0 GiB), 500.0 GiB held."), "{}", v.annotations["description"]);
+    assert!(
+        active(&verdicts, "KafkaPartitionTooLarge", "orders").is_none(),
+        "99 GiB a day"
+    );
+    assert!(
+        active(&verdicts, "KafkaPartitionTooLarge", "archive").is_none(),
+        "no size limit by default"
+    );
+    assert!(!find(&verdicts, "KafkaPartitionTooLarge", &[("topic", "gone")]).active);
+    let verdicts = judge("[topics]\nmax_partition_bytes = 1099511627776\n");
+    let v = active(&verdicts, "KafkaPartitionTooLarge", "archive").unwrap();
+    assert_eq!(
+        v.annotations["summary"],
+        "Topic archive: partition 0 holds 3.0 TiB"
     );
 }
