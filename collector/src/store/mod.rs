@@ -311,7 +311,7 @@ impl Store {
                 })
             })
             .collect();
-        found.sort_by(|a, b| b.size.size_bytes.cmp(&a.size.size_bytes));
+        found.sort_by_key(|p| std::cmp::Reverse(p.size.size_bytes));
         found
     }
 

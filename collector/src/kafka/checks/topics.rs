@@ -138,6 +138,9 @@ pub(super) fn expose(facts: &TopicsFacts, settings: &TopicsConfig, f: &mut Famil
     }
 }
 
+/// A per-topic series of the agents' figures: name, help, value.
+type AgentColumn = (&'static str, &'static str, fn(&TopicOnBrokers) -> Option<f64>);
+
 /// The agents' figures per topic (bytes in and out, size, the fastest-written
 /// partition), for the busiest topics: by records per second where the
 /// cluster's end offsets are fresh, else by bytes in.
@@ -170,7 +173,7 @@ pub fn expose_agents(
                 .collect()
         }
     };
-    let columns: [(&str, &str, fn(&TopicOnBrokers) -> Option<f64>); 3] = [
+    let columns: [AgentColumn; 3] = [
         (
             "brokerwatch_topic_bytes_in_per_second",
             "Bytes written to the topic per second, summed over its brokers (the busiest topics).",
