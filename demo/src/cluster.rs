@@ -163,10 +163,12 @@ impl Broker1Traffic {
                 &self.replication_bytes_out,
             ),
         ] {
+            // Broker-wide, and for the demo's one topic (as the exporter
+            // gives both).
+            let value = value.load(Ordering::Relaxed);
             let _ = writeln!(
                 out,
-                "# TYPE {name} counter\n{name} {}",
-                value.load(Ordering::Relaxed)
+                "# TYPE {name} counter\n{name} {value}\n{name}{{topic=\"{TOPIC}\"}} {value}"
             );
         }
         // A healthy broker's figures, and its JVM's collections: a young

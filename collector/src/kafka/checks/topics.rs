@@ -139,7 +139,11 @@ pub(super) fn expose(facts: &TopicsFacts, settings: &TopicsConfig, f: &mut Famil
 }
 
 /// A per-topic series of the agents' figures: name, help, value.
-type AgentColumn = (&'static str, &'static str, fn(&TopicOnBrokers) -> Option<f64>);
+type AgentColumn = (
+    &'static str,
+    &'static str,
+    fn(&TopicOnBrokers) -> Option<f64>,
+);
 
 /// The agents' figures per topic (bytes in and out, size, the fastest-written
 /// partition), for the busiest topics: by records per second where the
