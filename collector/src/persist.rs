@@ -143,7 +143,25 @@ fn set_aside(path: &Path) -> (std::path::PathBuf, std::io::Result<()>) {
 
 /// Writes the state atomically: a temporary file, fsync, rename, fsync of
 /// the directory. A crash leaves either the old state or the new one.
-pub fn save(path: &Path, state: &impl Serialize) -> Result<(), String> {
+pub fn save(path: &Path, state: &Persisted) -> Result<(), String> {
+    // Indented: operators read it.
+    let json = serde_json::to_vec_pretty(state).expect("the state serialises");
+    write_atomically(path, &json)
+}
+
+/// Writes the traffic history as [`save`] does the state (compact: it is
+/// larger, and read by the collector only).
+pub fn save_traffic(path: &Path, history: &TrafficHistory) -> Result<(), String> {
+    let json = serde_json::to_vec(history).map_err(|e| {
+        format!(
+            "state {}: cannot serialise it ({e}); this is a bug, please report it",
+            path.display()
+        )
+    })?;
+    write_atomically(path, &json)
+}
+
+fn write_atomically(path: &Path, json: &[u8]) -> Result<(), String> {
     let fail = |what: &str, e: std::io::Error| {
         format!(
             "state {}: {what} failed ({e}); check the state_dir's free space and permissions",
@@ -153,16 +171,10 @@ pub fn save(path: &Path, state: &impl Serialize) -> Result<(), String> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| fail("creating the directory", e))?;
     let temporary = path.with_extension("json.tmp");
-    let json = serde_json::to_vec(state).map_err(|e| {
-        format!(
-            "state {}: cannot serialise it ({e}); this is a bug, please report it",
-            path.display()
-        )
-    })?;
     let written = std::fs::File::create(&temporary)
         .map_err(|e| fail("creating the temporary file", e))
         .and_then(|mut file| {
-            file.write_all(&json).map_err(|e| fail("writing", e))?;
+            file.write_all(json).map_err(|e| fail("writing", e))?;
             file.sync_all().map_err(|e| fail("fsync", e))
         });
     if let Err(e) = written {
@@ -226,7 +238,7 @@ mod tests {
         history
             .topic_rates
             .record(30.0, [("orders".to_owned(), 5.0)], 10);
-        save(&path, &history).unwrap();
+        save_traffic(&path, &history).unwrap();
         assert_eq!(load_traffic(&path).unwrap(), history);
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(

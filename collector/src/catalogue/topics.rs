@@ -93,7 +93,7 @@ pub const KAFKA_TOPIC_REPLICATION_FACTOR_LOW: Spec = Spec {
     description: "{consequence} Raise it with a reassignment that adds replicas (kafka-reassign-partitions with a plan listing {target} replicas per partition).",
     prometheus: Prometheus {
         comment: None,
-        expr: "brokerwatch_topic_replication_factor < 3 and on (cluster) group by (cluster) (brokerwatch_broker_in_metadata == 1) >= 3",
+        expr: "brokerwatch_topic_replication_factor < 3 and on (cluster) count by (cluster) (brokerwatch_broker_in_metadata == 1) >= 3",
         summary: "Topic {{ $labels.topic }} has replication factor {{ $value }}",
         description: "Losing one broker loses (or stops) its partitions: add replicas with kafka-reassign-partitions.",
     },

@@ -100,7 +100,7 @@ pub async fn write_traffic_forever(
             continue;
         };
         let at = path.clone();
-        let written = tokio::task::spawn_blocking(move || persist::save(&at, &history))
+        let written = tokio::task::spawn_blocking(move || persist::save_traffic(&at, &history))
             .await
             .unwrap_or_else(|e| Err(format!("state {}: the write failed ({e})", path.display())));
         match written {
