@@ -45,11 +45,24 @@ fn judged(
     brokers: usize,
     rates: Option<Rates>,
 ) -> Vec<Verdict> {
+    let facts = TopicsFacts { brokers, topics };
+    judged_with(text, Some(&facts), rates, (&BTreeMap::new(), &[]))
+}
+
+/// The verdicts with the agents' view of topics too.
+fn judged_with(
+    text: &str,
+    facts: Option<&TopicsFacts>,
+    rates: Option<Rates>,
+    (topics_on_brokers, large_partitions): (
+        &BTreeMap<String, crate::store::TopicOnBrokers>,
+        &[crate::store::LargePartition],
+    ),
+) -> Vec<Verdict> {
     let config = config(&format!(
         "cluster = \"prod\"\n[ingest]\nallow_unauthenticated = true\n{text}"
     ));
     let load = cluster_load(&config.load_params(), BTreeMap::new(), BTreeMap::new());
-    let facts = TopicsFacts { brokers, topics };
     let verdicts = verdicts(
         &config,
         &Inputs {
@@ -63,11 +76,11 @@ fn judged(
             replication: None,
             groups: &[],
             gone_groups: &[],
-            topics: Some(&facts),
+            topics: facts,
             topic_rates: rates,
             user_rates: None,
-            topics_on_brokers: &BTreeMap::new(),
-            large_partitions: &[],
+            topics_on_brokers,
+            large_partitions,
         },
     );
     for v in verdicts.iter().filter(|v| v.active) {
@@ -348,32 +361,7 @@ fn a_partition_written_too_fast_or_holding_too_much_is_named_with_its_broker() {
         .iter()
         .map(|t| (t.to_string(), TopicOnBrokers::default()))
         .collect();
-    let judge = |text: &str| {
-        let config = config(&format!(
-            "cluster = \"prod\"\n[ingest]\nallow_unauthenticated = true\n{text}"
-        ));
-        let load = cluster_load(&config.load_params(), BTreeMap::new(), BTreeMap::new());
-        verdicts(
-            &config,
-            &Inputs {
-                now: NOW,
-                store: &crate::store::Store::new(300.0),
-                load: &load,
-                last_seen: &BTreeMap::new(),
-                awaited: &BTreeSet::new(),
-                cluster: &Default::default(),
-                kafka: None,
-                replication: None,
-                groups: &[],
-                gone_groups: &[],
-                topics: None,
-                topic_rates: None,
-                user_rates: None,
-                topics_on_brokers: &seen,
-                large_partitions: &partitions,
-            },
-        )
-    };
+    let judge = |text: &str| judged_with(text, None, None, (&seen, &partitions));
     let verdicts = judge("");
     let v = active(&verdicts, "KafkaPartitionTooLarge", "clicks").unwrap();
     assert_eq!(
