@@ -4,12 +4,10 @@
 
 use std::time::Duration;
 
-use brokerwatch_tests::{eventually, get_json, start_collector, Scrape};
+use brokerwatch_tests::{commit_as_group, eventually, get_json, start_collector, Scrape};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
 
 #[test]
 fn replication_lag_and_their_alerts_come_from_the_cluster() {
@@ -32,19 +30,7 @@ fn replication_lag_and_their_alerts_come_from_the_cluster() {
     }
     producer.flush(Duration::from_secs(10)).expect("flush");
     // billing has read 40 of the 100 messages of each partition.
-    let billing: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .set("group.id", "billing")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut offsets = TopicPartitionList::new();
-    for p in 0..6 {
-        offsets
-            .add_partition_offset("orders", p, Offset::Offset(40))
-            .expect("offset");
-    }
-    billing.commit(&offsets, CommitMode::Sync).expect("commit");
+    commit_as_group(&bootstrap, "billing", "orders", &[40; 6]);
     mock.partition_leader("orders", 0, None).expect("no leader");
 
     let state = tempfile::tempdir().unwrap();

@@ -11,14 +11,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brokerwatch_tests::{
-    create_topics, eventually, free_port, get_json, open_collector_config, start_collector,
-    start_tansu, Scrape,
+    commit_as_group, create_topics, eventually, free_port, get_json, open_collector_config,
+    start_collector, start_tansu, Scrape,
 };
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 
 /// Writes to `orders` every 10 ms until `stop`: four records of ten carry
@@ -283,20 +282,7 @@ fn rates_and_consumer_group_state_on_a_real_broker() {
         std::thread::spawn(move || produce_one_by_one(bootstrap, sent, stop))
     };
     // "idle" committed once and has no consumer; "live" has one, polling.
-    let idle: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .set("group.id", "idle")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut offsets = TopicPartitionList::new();
-    for p in 0..2 {
-        offsets
-            .add_partition_offset("events", p, Offset::Offset(0))
-            .unwrap();
-    }
-    idle.commit(&offsets, CommitMode::Sync).expect("commit");
-    drop(idle);
+    commit_as_group(&bootstrap, "idle", "events", &[0, 0]);
     let live = {
         let (bootstrap, stop) = (bootstrap.clone(), stop.clone());
         std::thread::spawn(move || {

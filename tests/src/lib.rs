@@ -281,6 +281,25 @@ pub fn create_topics(bootstrap: &str, topics: &[(&str, i32)]) {
     assert!(created.iter().all(Result::is_ok), "{created:?}");
 }
 
+/// Commits `offsets[p]` for each partition p of `topic` as consumer group
+/// `group`, the way a consumer that read that far would, and leaves (the
+/// group has no member afterwards).
+pub fn commit_as_group(bootstrap: &str, group: &str, topic: &str, offsets: &[i64]) {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    let consumer: BaseConsumer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut list = rdkafka::TopicPartitionList::new();
+    for (partition, offset) in offsets.iter().enumerate() {
+        list.add_partition_offset(topic, partition as i32, rdkafka::Offset::Offset(*offset))
+            .expect("offset");
+    }
+    consumer.commit(&list, CommitMode::Sync).expect("commit");
+}
+
 pub fn start_alertmanager(port: u16, webhook: &str) -> Daemon {
     start_alertmanager_with(port, webhook, &["--cluster.listen-address=".to_owned()])
 }
