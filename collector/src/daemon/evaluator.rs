@@ -446,4 +446,95 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn users_and_topics_traffic_is_recorded_each_evaluation_and_a_surge_fires() {
+        use crate::kafka::checks::Topics;
+        use crate::model::topics::{TopicFacts, TopicsFacts};
+        use brokerwatch_common::{BrokerMetricsReport, UserQuota};
+        let config = Arc::new(
+            from_toml_text(
+                "cluster = \"c\"\n[ingest]\nallow_unauthenticated = true\n[rules.KafkaUserTrafficAnomaly]\nfor = \"0s\"\n[rules.KafkaTopicTrafficAnomaly]\nfor = \"0s\"\n",
+                "test",
+                &Flags::default(),
+            )
+            .unwrap(),
+        );
+        let mut evaluator =
+            Evaluator::new(config, AlertBook::default(), TrafficHistory::default(), 0.0);
+        let mut store = Store::new(300.0);
+        let cluster_at = |at: f64, rate: f64| {
+            Arc::new(ClusterState {
+                topics: Some(Topics {
+                    at,
+                    facts: Arc::new(TopicsFacts {
+                        brokers: 1,
+                        topics: vec![TopicFacts {
+                            topic: "orders".into(),
+                            internal: false,
+                            replication_factor: 1,
+                            min_insync_replicas: None,
+                            replica_brokers: 1,
+                            leader_brokers: 1,
+                            records_per_second: Some(rate),
+                            produced_total: 0,
+                            first_seen_at: 0.0,
+                            last_message_at: Some(at),
+                            leader_changes_total: 0,
+                            flapping: Vec::new(),
+                            partitions: Vec::new(),
+                        }],
+                    }),
+                    memory: Arc::default(),
+                }),
+                ..ClusterState::default()
+            })
+        };
+        let mut last = None;
+        let mut at = 1_000_000.0;
+        for step in 0..130 {
+            let (bytes, records) = if step < 127 {
+                (1000.0, 50.0)
+            } else {
+                (5000.0, 200.0)
+            };
+            let mut r = report(1, 1.0);
+            r.host.broker_metrics = Some(BrokerMetricsReport {
+                quotas: vec![UserQuota {
+                    user: "ingest".into(),
+                    produce_bytes_per_second: Some(bytes),
+                    ..UserQuota::default()
+                }],
+                ..BrokerMetricsReport::default()
+            });
+            store.insert(r, at);
+            last = Some(evaluator.evaluate(
+                &store,
+                &BTreeMap::from([(1, at)]),
+                &cluster_at(at, records),
+                at,
+            ));
+            if step == 126 {
+                assert_eq!(last.as_ref().unwrap().alerts.firing().count(), 0);
+            }
+            at += 30.0;
+        }
+        let firing: Vec<String> = last
+            .unwrap()
+            .alerts
+            .firing()
+            .map(|a| format!("{} {}", a.labels["alertname"], a.labels["direction"]))
+            .collect();
+        assert_eq!(
+            firing,
+            [
+                "KafkaTopicTrafficAnomaly surge",
+                "KafkaUserTrafficAnomaly surge"
+            ]
+        );
+        // Both histories are what traffic.json keeps.
+        let kept = evaluator.traffic_history(&ClusterState::default());
+        assert!(kept.topic_rates.histories().contains_key("orders"));
+        assert!(kept.user_rates.histories().contains_key("ingest"));
+    }
 }

@@ -371,3 +371,43 @@ fn topics_bytes_come_from_counters_between_reports_and_sizes_from_log_dirs() {
         "broker 2's report is 65 s old"
     );
 }
+
+#[test]
+fn users_bytes_are_summed_over_fresh_brokers() {
+    use brokerwatch_common::{BrokerMetricsReport, UserQuota};
+    let with = |broker: i32, produce: Option<f64>, fetch: Option<f64>| {
+        let mut r = report(broker, 1.0);
+        r.host.broker_metrics = Some(BrokerMetricsReport {
+            quotas: vec![
+                UserQuota {
+                    user: "ingest".into(),
+                    produce_bytes_per_second: produce,
+                    fetch_bytes_per_second: fetch,
+                    ..UserQuota::default()
+                },
+                UserQuota {
+                    user: "throttled-only".into(),
+                    produce_throttle_ms: Some(5.0),
+                    ..UserQuota::default()
+                },
+            ],
+            ..BrokerMetricsReport::default()
+        });
+        r
+    };
+    let mut store = Store::new(300.0);
+    store.insert(with(1, Some(100.0), Some(50.0)), 10.0);
+    store.insert(with(2, Some(30.0), None), 10.0);
+    store.insert(with(3, Some(1000.0), Some(1000.0)), -100.0);
+    let users = store.user_bytes_per_second(20.0, 60.0);
+    assert_eq!(
+        users.get("ingest"),
+        Some(&180.0),
+        "broker 3's report is stale"
+    );
+    assert_eq!(
+        users.get("throttled-only"),
+        None,
+        "no byte rate: no traffic figure"
+    );
+}
