@@ -3,8 +3,9 @@
 //! topic against what the producer sent, the hot partition of a keyed topic
 //! named with its leader, a topic nobody writes to, a replication factor of
 //! one, and a partition whose leader is moved three times. Against a real
-//! broker (tansu): the rate, and consumer groups' state and members (a
-//! group with a running consumer, and one whose consumers are gone).
+//! broker (tansu): the rate, a keyed producer's hot partition, a silent
+//! topic, and consumer groups' state and members (a group with a running
+//! consumer, and one whose consumers are gone).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -247,20 +248,26 @@ for = "0s"
     producer.join().unwrap();
 }
 
-/// One record per batch (tansu's latest offset is the last batch's base + 1)
-/// to each of `events`' two partitions every 100 ms until `stop`; counts them.
+/// Keyed records to `events` (three partitions), one per batch (tansu's
+/// latest offset is the last batch's base + 1), four every 100 ms until
+/// `stop`: three of four carry the key `customer-42`, the rest other keys.
+/// Counts what was acknowledged.
 fn produce_one_by_one(bootstrap: String, sent: Arc<AtomicU64>, stop: Arc<AtomicBool>) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)
         .set("linger.ms", "0")
         .create()
         .expect("producer");
+    let mut n: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
-        for partition in 0..2 {
-            let record = BaseRecord::to("events")
-                .partition(partition)
-                .payload("e")
-                .key("k");
+        for _ in 0..4 {
+            n += 1;
+            let key = if n % 4 == 0 {
+                format!("customer-{n}")
+            } else {
+                "customer-42".to_owned()
+            };
+            let record = BaseRecord::to("events").payload("e").key(&key);
             if producer.send(record).is_ok() && producer.flush(Duration::from_secs(5)).is_ok() {
                 sent.fetch_add(1, Ordering::Relaxed);
             }
@@ -274,7 +281,7 @@ fn rates_and_consumer_group_state_on_a_real_broker() {
     let port = free_port();
     let _tansu = start_tansu(port);
     let bootstrap = format!("127.0.0.1:{port}");
-    create_topics(&bootstrap, &[("events", 2)]);
+    create_topics(&bootstrap, &[("events", 3), ("silent", 1)]);
     let sent = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let producer = {
@@ -282,7 +289,7 @@ fn rates_and_consumer_group_state_on_a_real_broker() {
         std::thread::spawn(move || produce_one_by_one(bootstrap, sent, stop))
     };
     // "idle" committed once and has no consumer; "live" has one, polling.
-    commit_as_group(&bootstrap, "idle", "events", &[0, 0]);
+    commit_as_group(&bootstrap, "idle", "events", &[0, 0, 0]);
     let live = {
         let (bootstrap, stop) = (bootstrap.clone(), stop.clone());
         std::thread::spawn(move || {
@@ -310,7 +317,11 @@ timeout = "2s"
 fetch_interval = "1s"
 [consumer_groups.limits.idle]
 max_lag_messages = 5
+[topics]
+no_traffic_after = "4s"
 [rules.KafkaConsumerGroupLag]
+for = "0s"
+[rules.KafkaTopicPartitionSkew]
 for = "0s"
 "#,
         header = open_collector_config("tansu", state.path())
@@ -330,6 +341,34 @@ for = "0s"
         (measured - sent_rate).abs() <= 0.3 * sent_rate,
         "events: {measured:.1} records/s measured, {sent_rate:.1} sent"
     );
+
+    // The keyed partition, named with its leader (tansu's one node, 111);
+    // the topic nobody writes to, flagged.
+    let skew = eventually("the skew alert on events", Duration::from_secs(30), || {
+        firing(&url, "KafkaTopicPartitionSkew", "events")
+    });
+    let detail = get_json(&format!("{url}/api/v1/topics/events"));
+    let hot = detail["topics"][0]["partition_details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|p| p["end_offset"].as_i64().unwrap_or(0))
+        .unwrap()
+        .clone();
+    assert!(
+        skew["annotations"]["description"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!(
+                "Hottest: partition {} (led by broker 111)",
+                hot["partition"]
+            )),
+        "{skew} / {hot}"
+    );
+    eventually("silent without traffic", Duration::from_secs(30), || {
+        firing(&url, "KafkaTopicNoTraffic", "silent")
+    });
+    assert!(firing(&url, "KafkaTopicNoTraffic", "events").is_none());
 
     let metrics = eventually("both groups described", Duration::from_secs(60), || {
         let metrics = Scrape::fetch(&format!("{url}/metrics"));
