@@ -262,7 +262,7 @@ fn produce_one_by_one(bootstrap: String, sent: Arc<AtomicU64>, stop: Arc<AtomicB
     while !stop.load(Ordering::Relaxed) {
         for _ in 0..4 {
             n += 1;
-            let key = if n % 4 == 0 {
+            let key = if n.is_multiple_of(4) {
                 format!("customer-{n}")
             } else {
                 "customer-42".to_owned()
