@@ -123,16 +123,22 @@ impl Evaluator {
                     .facts
                     .topics
                     .iter()
-                    .filter(|t| !t.internal)
+                    .filter(|t| !t.internal && t.rates_complete)
                     .filter_map(|t| Some((t.topic.clone(), t.records_per_second?))),
                 settings.max_histories,
             );
             self.topics_at = topics.at;
         }
         let missing_after = self.config.broker_missing_after.as_secs_f64();
-        let reporting = store.brokers().any(|(b, e)| {
-            e.latest.host.broker_metrics.is_some() && store.is_fresh(*b, now, missing_after)
-        });
+        // Users' sums only from rounds where no broker's metrics failed: a
+        // broker missing from the sum would read as a drop of its users.
+        let fresh: Vec<_> = store
+            .brokers()
+            .filter(|(b, _)| store.is_fresh(**b, now, missing_after))
+            .map(|(_, e)| &e.latest.host)
+            .collect();
+        let reporting = fresh.iter().any(|h| h.broker_metrics.is_some())
+            && fresh.iter().all(|h| h.broker_metrics_error.is_none());
         if reporting {
             self.user_rates.record(
                 now,
@@ -477,6 +483,7 @@ mod tests {
                             replica_brokers: 1,
                             leader_brokers: 1,
                             records_per_second: Some(rate),
+                            rates_complete: true,
                             produced_total: 0,
                             first_seen_at: 0.0,
                             last_message_at: Some(at),

@@ -26,6 +26,8 @@ const BASELINE_MIN_MINUTES: usize = 30;
 /// Hours of per-hour means kept: enough for the same hour yesterday.
 const HOURS_KEPT: i64 = 26;
 const DAY_SECONDS: f64 = 86_400.0;
+/// A series with no sample for this long is forgotten.
+pub const FORGET_AFTER_SECONDS: f64 = 3600.0;
 /// How far a change must stand out of the hour's noise, in robust standard
 /// deviations (1.4826 × the median absolute deviation).
 const NOISE_SIGMAS: f64 = 3.0;
@@ -99,6 +101,9 @@ type Closed = (i64, f64, f64);
 /// One series' history.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
+    /// When the newest sample was taken.
+    #[serde(default)]
+    last_at: Option<f64>,
     /// The last samples, newest last.
     last: VecDeque<f64>,
     /// Closed minutes (minutes since the epoch), oldest first.
@@ -162,6 +167,7 @@ impl History {
         if !(value.is_finite() && value >= 0.0) {
             return;
         }
+        self.last_at = Some(at);
         self.last.push_back(value);
         if self.last.len() > CURRENT_SAMPLES {
             self.last.pop_front();
@@ -223,6 +229,11 @@ impl History {
             .map(|(_, mean, _)| *mean)
     }
 
+    /// When the newest sample was taken.
+    pub fn last_at(&self) -> Option<f64> {
+        self.last_at
+    }
+
     /// Whether the series changed suddenly at `at`; `None` while its
     /// history is too short to say or the change is ordinary.
     pub fn judge(&self, at: f64, settings: &AnomalySettings) -> Option<Anomaly> {
@@ -267,6 +278,9 @@ impl History {
             })
         };
         self.last.iter().all(rate)
+            && self
+                .last_at
+                .is_none_or(|t| (0.0..crate::clock::LATEST_UNIX_SECONDS).contains(&t))
             && self.last.len() <= CURRENT_SAMPLES
             && self
                 .minutes
@@ -301,22 +315,35 @@ impl Series {
         &self.histories
     }
 
-    /// Records one value per series at `at`; series without a value this
-    /// time are forgotten (a deleted topic, a user gone), and past `max`
-    /// series the quietest go.
+    /// Records one value per series at `at`. A series without a value this
+    /// time keeps its history (a round that could not read it says nothing
+    /// about its traffic) until it has had none for [`FORGET_AFTER_SECONDS`]
+    /// (a deleted topic, a user gone); past `max` series, the quietest go.
     pub fn record(&mut self, at: f64, values: impl IntoIterator<Item = (String, f64)>, max: usize) {
-        let mut values: Vec<(String, f64)> = values.into_iter().collect();
-        if values.len() > max {
-            values.sort_by(|a, b| b.1.total_cmp(&a.1));
-            values.truncate(max);
-        }
-        let mut kept = std::collections::BTreeMap::new();
         for (name, value) in values {
-            let mut history = self.histories.remove(&name).unwrap_or_default();
-            history.record(at, value);
-            kept.insert(name, history);
+            self.histories.entry(name).or_default().record(at, value);
         }
-        self.histories = kept;
+        self.histories
+            .retain(|_, h| h.last_at.is_some_and(|t| t > at - FORGET_AFTER_SECONDS));
+        if self.histories.len() > max {
+            // Stale first, then the quietest.
+            let mut ranked: Vec<(bool, f64, String)> = self
+                .histories
+                .iter()
+                .map(|(name, h)| {
+                    (
+                        h.last_at == Some(at),
+                        h.last.back().copied().unwrap_or(0.0),
+                        name.clone(),
+                    )
+                })
+                .collect();
+            ranked.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            let excess = self.histories.len() - max;
+            for (_, _, name) in ranked.into_iter().take(excess) {
+                self.histories.remove(&name);
+            }
+        }
     }
 
     /// The series that changed suddenly at `at`, by name.

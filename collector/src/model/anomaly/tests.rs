@@ -250,7 +250,7 @@ fn values_that_are_not_rates_are_skipped_and_insane_history_is_caught() {
 }
 
 #[test]
-fn series_forget_what_is_gone_and_keep_the_busiest_past_the_bound() {
+fn series_keep_what_a_round_missed_forget_what_is_gone_and_keep_the_busiest() {
     let mut series = Series::default();
     for minute in 0..40 {
         let at = minute as f64 * 60.0;
@@ -276,7 +276,18 @@ fn series_forget_what_is_gone_and_keep_the_busiest_past_the_bound() {
         (judged[0].0, judged[0].1.direction),
         ("b", Direction::Surge)
     );
-    assert_eq!(series.histories().len(), 1, "c had no value: gone");
+    // c missed three rounds: kept, with its last sample's time.
+    assert_eq!(series.histories().len(), 2);
+    assert_eq!(series.histories()["c"].last_at(), Some(2340.0));
+    assert_eq!(series.histories()["b"].last_at(), Some(2460.0));
+    // Past the bound, a stale series goes before a quieter fresh one.
+    series.record(2490.0, [("b".to_owned(), 400.0), ("d".to_owned(), 1.0)], 2);
+    let names: Vec<&String> = series.histories().keys().collect();
+    assert_eq!(names, ["b", "d"]);
+    // An hour without a sample: forgotten.
+    series.record(2490.0 + FORGET_AFTER_SECONDS, [("b".to_owned(), 1.0)], 2);
+    let names: Vec<&String> = series.histories().keys().collect();
+    assert_eq!(names, ["b"]);
     assert!(series.is_sane());
     let restored = Series::from_histories(series.histories().clone());
     assert_eq!(restored, series);

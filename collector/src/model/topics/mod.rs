@@ -167,6 +167,7 @@ impl Traffic {
                 let mut partitions = Vec::with_capacity(meta.partitions.len());
                 let mut rate_sum = 0.0;
                 let mut rates_known = 0;
+                let mut rates_complete = !meta.partitions.is_empty();
                 for p in &meta.partitions {
                     replica_brokers.extend(p.replicas.iter().copied());
                     if p.leader >= 0 {
@@ -177,9 +178,15 @@ impl Traffic {
                         .and_then(|t| t.partitions.get(usize::try_from(p.id).ok()?))
                         .copied()
                         .flatten();
-                    if let Some(rate) = state.and_then(|s| s.rate) {
-                        rate_sum += rate;
-                        rates_known += 1;
+                    // Read this round: a partition the round missed (no
+                    // leader, say) keeps its last figures, but its topic's
+                    // rate is not complete.
+                    match state.filter(|s| s.at >= now).and_then(|s| s.rate) {
+                        Some(rate) => {
+                            rate_sum += rate;
+                            rates_known += 1;
+                        }
+                        None => rates_complete = false,
                     }
                     partitions.push(PartitionFacts {
                         partition: p.id,
@@ -201,6 +208,7 @@ impl Traffic {
                     replica_brokers: replica_brokers.len(),
                     leader_brokers: leader_brokers.len(),
                     records_per_second: (rates_known > 0).then_some(rate_sum),
+                    rates_complete,
                     produced_total: traffic.map_or(0, |t| t.produced),
                     first_seen_at: memory.map_or(now, |m| m.first_seen_at),
                     last_message_at: memory.and_then(|m| m.last_message_at),
@@ -240,6 +248,9 @@ pub struct TopicFacts {
     pub leader_brokers: usize,
     /// Records per second over the last round (partitions with two reads).
     pub records_per_second: Option<f64>,
+    /// Whether every partition was read in the last round (and the one
+    /// before): only then is the rate the topic's whole traffic.
+    pub rates_complete: bool,
     /// Records written since the collector started following it.
     pub produced_total: u64,
     pub first_seen_at: f64,

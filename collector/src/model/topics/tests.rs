@@ -65,6 +65,8 @@ fn rates_come_from_successive_end_offsets() {
     let facts = traffic.facts(&snapshot, &leaders, 1030.0);
     let orders = find(&facts, "orders");
     assert_eq!(orders.records_per_second, Some(11.0), "(300 + 30) / 30 s");
+    assert!(!orders.rates_complete, "partitions 2 and 3 were never read");
+    assert!(!find(&facts, "logs").rates_complete, "logs/1 was not read");
     assert_eq!(orders.partitions[0].records_per_second, Some(10.0));
     assert_eq!(orders.partitions[0].end_offset, Some(400));
     assert_eq!(orders.partitions[2].records_per_second, None, "never read");

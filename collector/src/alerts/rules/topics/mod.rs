@@ -327,7 +327,13 @@ fn anomalies(
     settings: &AnomalySettings,
     unit: fn(f64) -> String,
 ) {
-    for (name, history) in rates.series.histories() {
+    // Series this round did not read keep their alerts' state.
+    for (name, history) in rates
+        .series
+        .histories()
+        .iter()
+        .filter(|(_, h)| h.last_at() == Some(rates.at))
+    {
         let anomaly = history.judge(rates.at, settings);
         for direction in [Direction::Surge, Direction::Drop] {
             let Some(a) = anomaly.filter(|a| a.direction == direction) else {

@@ -21,6 +21,7 @@ fn topic(name: &str, rates: &[f64], rf: usize, replicas: usize) -> TopicFacts {
         replica_brokers: replicas,
         leader_brokers: rates.len().min(replicas),
         records_per_second: Some(rates.iter().sum()),
+        rates_complete: true,
         produced_total: 0,
         first_seen_at: 0.0,
         last_message_at: Some(NOW - 60.0),
