@@ -417,3 +417,57 @@ for = "0s"
     producer.join().unwrap();
     live.join().unwrap();
 }
+
+#[test]
+fn what_a_topic_did_survives_a_restart() {
+    let mock = MockCluster::new(1).expect("mock cluster");
+    mock.create_topic("quiet", 1, 1).expect("topic");
+    let bootstrap = mock.bootstrap_servers();
+    let state = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"cluster = "mock"
+listen = "127.0.0.1:0"
+state_dir = {:?}
+evaluation_interval = "200ms"
+[ingest]
+allow_unauthenticated = true
+[kafka]
+metadata_interval = "300ms"
+[kafka.properties]
+"bootstrap.servers" = "{bootstrap}"
+[consumer_groups]
+fetch_interval = "300ms"
+[topics]
+no_traffic_after = "20s"
+"#,
+        state.path().to_str().unwrap()
+    );
+    let first_start = Instant::now();
+    {
+        let (mut collector, url) = start_collector(&config);
+        eventually("quiet followed", Duration::from_secs(30), || {
+            topic(&url, "quiet").filter(|t| t["records_per_second"].is_number())
+        });
+        assert!(collector
+            .terminate(Duration::from_secs(10))
+            .unwrap()
+            .success());
+    }
+    let kept = std::fs::read_to_string(state.path().join("traffic.json")).unwrap();
+    assert!(kept.contains("\"quiet\":{\"first_seen_at\":"), "{kept}");
+    // Restarted: quiet has been silent since the first run saw it, so it is
+    // flagged 20 s after that, not 20 s after the restart.
+    let (_collector, url) = start_collector(&config);
+    let restarted = Instant::now();
+    eventually("quiet flagged", Duration::from_secs(30), || {
+        firing(&url, "KafkaTopicNoTraffic", "quiet")
+    });
+    let flagged_after = restarted.elapsed();
+    assert!(
+        flagged_after < Duration::from_secs(16),
+        "flagged {flagged_after:?} after the restart, {:?} after the first start",
+        first_start.elapsed()
+    );
+    let quiet = topic(&url, "quiet").unwrap();
+    assert!(quiet["quiet_seconds"].as_f64().unwrap() >= 20.0, "{quiet}");
+}

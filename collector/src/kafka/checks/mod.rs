@@ -20,8 +20,9 @@ use crate::model::lag::GroupLag;
 use crate::model::replication::{ReplicationFacts, Snapshot};
 use crate::model::topics::{LeaderSummary, TopicMemory, TopicsFacts};
 
-pub use metadata::MetadataCheck;
+pub use metadata::{MetadataCheck, TopicConfigsCheck};
 pub use offsets::OffsetsCheck;
+pub use topics::TopicsCheck;
 
 /// One thing the collector asks the cluster, on its own schedule.
 pub trait Check: Send {
@@ -38,15 +39,22 @@ pub trait Check: Send {
 }
 
 /// The checks of a config, in the order they run when due together (the
-/// metadata first: the others read its partitions); `topics` is what an
-/// earlier run remembered of each topic.
+/// metadata first: the others read its partitions; the topics before the
+/// groups, which read the end offsets it read; the topic configs last: a
+/// cluster may be slow to answer them); `topics` is what an earlier run
+/// remembered of each topic.
 pub fn checks(config: &Config, topics: BTreeMap<String, TopicMemory>) -> Vec<Box<dyn Check>> {
     let Some(kafka) = &config.kafka else {
         return Vec::new();
     };
     vec![
         Box::new(MetadataCheck::new(kafka.clone())),
-        Box::new(OffsetsCheck::new(config.consumer_groups.clone(), topics)),
+        Box::new(TopicsCheck::new(
+            config.consumer_groups.fetch_interval,
+            topics,
+        )),
+        Box::new(OffsetsCheck::new(config.consumer_groups.clone())),
+        Box::new(TopicConfigsCheck::new(kafka.topic_config_interval)),
     ]
 }
 
@@ -62,6 +70,13 @@ pub struct Metadata {
     pub snapshot: Arc<Snapshot>,
     /// Leader changes between snapshots.
     pub leaders: Arc<LeaderSummary>,
+}
+
+/// Every partition's end offset, as of one round.
+#[derive(Debug, Clone)]
+pub struct EndOffsets {
+    pub at: f64,
+    pub offsets: Arc<Vec<(crate::kafka::PartitionKey, i64)>>,
 }
 
 /// Every topic, as of one round of end offsets.
@@ -102,6 +117,10 @@ pub struct ClusterState {
     pub metadata: Option<Metadata>,
     pub groups: Option<Groups>,
     pub topics: Option<Topics>,
+    /// The last round's end offsets, for the groups' lag.
+    pub ends: Option<EndOffsets>,
+    /// Each topic's `min.insync.replicas`, as DescribeConfigs last gave them.
+    pub min_insync: Arc<std::collections::HashMap<String, u32>>,
     /// Brokers ever seen in the metadata: one that disappears is down.
     pub brokers_seen: BTreeSet<i32>,
     /// Why the last request to the cluster failed, while it does.

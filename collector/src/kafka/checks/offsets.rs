@@ -1,21 +1,21 @@
 //! Consumer-group offsets every `fetch_interval`: the end offsets of every
-//! partition in one batched request, each watched group's committed offsets
-//! in one request each, recorded into the lag windows and judged.
+//! partition (as the topics check read them this round), each watched
+//! group's committed offsets in one request each, recorded into the lag
+//! windows and judged.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use brokerwatch_common::exposition::Families;
 use tracing::info;
 
-use super::{Check, ClusterState, GroupDescription, Groups, Kafka, Topics};
+use super::{Check, ClusterState, GroupDescription, Groups, Kafka};
 use crate::config::GroupsConfig;
 use crate::kafka::PartitionKey;
 use crate::model::lag::{
     evaluate_groups, record_round, GroupLag, Histories, Misses, Sample, Status, FORGET_AFTER_ROUNDS,
 };
-use crate::model::topics::{TopicMemory, Traffic};
 
 pub struct OffsetsCheck {
     config: GroupsConfig,
@@ -28,22 +28,30 @@ pub struct OffsetsCheck {
     gone: BTreeMap<String, u32>,
     /// Each group's lag at its last [`HISTORY_ROUNDS`] rounds.
     history: BTreeMap<String, VecDeque<i64>>,
-    /// Every topic's end offsets over time.
-    traffic: Traffic,
+    /// The watched groups the cluster listed last, as it described them.
+    listed: BTreeMap<String, GroupDescription>,
+    /// When to ask ListGroups again after it failed, and the next wait.
+    list_retry_at: Instant,
+    list_backoff: Duration,
 }
+
+/// The longest wait between ListGroups requests that fail.
+const LIST_GROUPS_BACKOFF_MAX: Duration = Duration::from_secs(300);
 
 /// Rounds of lag kept per group for its sparkline.
 const HISTORY_ROUNDS: usize = 60;
 
 impl OffsetsCheck {
-    pub fn new(config: GroupsConfig, topics: BTreeMap<String, TopicMemory>) -> Self {
+    pub fn new(config: GroupsConfig) -> Self {
         OffsetsCheck {
+            list_backoff: config.fetch_interval,
             config,
             histories: Histories::new(),
             misses: Misses::new(),
             gone: BTreeMap::new(),
             history: BTreeMap::new(),
-            traffic: Traffic::restore(topics),
+            listed: BTreeMap::new(),
+            list_retry_at: Instant::now(),
         }
     }
 }
@@ -58,58 +66,64 @@ impl Check for OffsetsCheck {
             .metadata
             .as_ref()
             .map_or(&[], |m| m.partitions.as_slice());
-        let mut groups: BTreeSet<String> = self.config.groups.iter().cloned().collect();
-        let mut described = BTreeMap::new();
+        // The end offsets the topics check read this round, else read here.
+        let fresh = state
+            .ends
+            .as_ref()
+            .filter(|e| now - e.at < self.config.fetch_interval.as_secs_f64())
+            .map(|e| e.offsets.clone());
+        let ends = match fresh {
+            Some(ends) => ends,
+            None if partitions.is_empty() => Arc::default(),
+            None => Arc::new(kafka.end_offsets(partitions)?),
+        };
         // Only a round in which the cluster said which groups it has, with
         // fresh metadata, may forget what it no longer reports: an outage
         // forgets nothing.
-        let answered = match kafka.list_groups() {
-            Ok(listed) => {
-                for group in listed.into_iter().filter(|g| self.config.watches(&g.name)) {
-                    groups.insert(group.name.clone());
-                    described.insert(
-                        group.name,
-                        GroupDescription {
-                            state: group.state,
-                            members: group.members,
-                        },
-                    );
-                }
-                state.error.is_none()
-            }
-            // Some clusters and proxies do not answer ListGroups: the configured groups still count.
-            Err(e) => {
-                tracing::debug!("{e}");
-                false
-            }
-        };
-        // Every partition's end offset, for the topics' traffic and the
-        // groups' lag alike, in one batched request.
-        let ends = if partitions.is_empty() {
-            Vec::new()
+        let answered = if Instant::now() < self.list_retry_at {
+            false
         } else {
-            kafka.end_offsets(partitions)?
+            match kafka.list_groups() {
+                Ok(listed) => {
+                    self.listed = listed
+                        .into_iter()
+                        .filter(|g| self.config.watches(&g.name))
+                        .map(|g| {
+                            (
+                                g.name,
+                                GroupDescription {
+                                    state: g.state,
+                                    members: g.members,
+                                },
+                            )
+                        })
+                        .collect();
+                    self.list_backoff = self.config.fetch_interval;
+                    state.error.is_none()
+                }
+                // Some clusters and proxies do not answer ListGroups (and
+                // may take a whole timeout to say so): the configured groups
+                // and those listed before still count, and while the rest of
+                // the cluster answers it is asked again less and less often,
+                // up to every five minutes (during an outage, every round).
+                Err(e) => {
+                    tracing::debug!("{e}");
+                    if state.error.is_none() {
+                        self.list_retry_at = Instant::now() + self.list_backoff;
+                        self.list_backoff = (self.list_backoff * 2).min(LIST_GROUPS_BACKOFF_MAX);
+                    }
+                    false
+                }
+            }
         };
-        if let Some(metadata) = &state.metadata {
-            self.traffic.observe(
-                &metadata.snapshot,
-                ends.iter().map(|((t, p), end)| (t.as_str(), *p, *end)),
-                now,
-            );
-            state.topics = Some(Topics {
-                at: now,
-                facts: Arc::new(
-                    self.traffic
-                        .facts(&metadata.snapshot, &metadata.leaders, now),
-                ),
-                memory: Arc::new(self.traffic.memory()),
-            });
-        }
+        let mut groups: BTreeSet<String> = self.config.groups.iter().cloned().collect();
+        groups.extend(self.listed.keys().cloned());
+        let described = self.listed.clone();
         // Nothing to ask is a round too: what the cluster no longer reports
         // (a broker that came back empty) is forgotten all the same.
         let mut fetched = Vec::new();
         if !groups.is_empty() && !ends.is_empty() {
-            let ends: HashMap<PartitionKey, i64> = ends.into_iter().collect();
+            let ends: HashMap<&PartitionKey, i64> = ends.iter().map(|(k, e)| (k, *e)).collect();
             for group in &groups {
                 for (key, offset) in kafka.committed(group, partitions)? {
                     if let Some(&end) = ends.get(&key) {

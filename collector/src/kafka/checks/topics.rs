@@ -1,14 +1,74 @@
-//! The topics' series: totals over every topic, and per-topic series for
-//! the busiest `[topics] top_n` only (a cluster of a hundred thousand topics
-//! must not become a million series); every topic is in `/api/v1/topics`.
+//! Topics every `fetch_interval`: the end offset of every partition in one
+//! batched ListOffsets (librdkafka sends one request per leader), followed
+//! over time by the traffic model; and the topics' series: totals over every
+//! topic, and per-topic series for the busiest `[topics] top_n` only (a
+//! cluster of a hundred thousand topics must not become a million series);
+//! every topic is in `/api/v1/topics`. It runs before the offsets check,
+//! which reads the groups' lag off the same end offsets, so that nothing the
+//! groups' requests wait for holds the topics up.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use brokerwatch_common::exposition::{Column, Families};
 
-use std::collections::BTreeMap;
-
+use super::{Check, ClusterState, EndOffsets, Kafka, Topics};
 use crate::config::TopicsConfig;
-use crate::model::topics::{TopicFacts, TopicsFacts};
+use crate::kafka::PartitionKey;
+use crate::model::topics::{TopicFacts, TopicMemory, TopicsFacts, Traffic};
 use crate::store::{LargePartition, TopicOnBrokers};
+
+pub struct TopicsCheck {
+    every: Duration,
+    traffic: Traffic,
+}
+
+impl TopicsCheck {
+    /// `memory`: what an earlier run remembered of each topic.
+    pub fn new(every: Duration, memory: BTreeMap<String, TopicMemory>) -> Self {
+        TopicsCheck {
+            every,
+            traffic: Traffic::restore(memory),
+        }
+    }
+}
+
+impl Check for TopicsCheck {
+    fn every(&self) -> Duration {
+        self.every
+    }
+
+    fn run(&mut self, kafka: &mut Kafka, state: &mut ClusterState, now: f64) -> Result<(), String> {
+        let Some(metadata) = &state.metadata else {
+            return Ok(());
+        };
+        let partitions: &[PartitionKey] = &metadata.partitions;
+        let ends = if partitions.is_empty() {
+            Vec::new()
+        } else {
+            kafka.end_offsets(partitions)?
+        };
+        self.traffic.observe(
+            &metadata.snapshot,
+            ends.iter().map(|((t, p), end)| (t.as_str(), *p, *end)),
+            now,
+        );
+        state.topics = Some(Topics {
+            at: now,
+            facts: Arc::new(
+                self.traffic
+                    .facts(&metadata.snapshot, &metadata.leaders, now),
+            ),
+            memory: Arc::new(self.traffic.memory()),
+        });
+        state.ends = Some(EndOffsets {
+            at: now,
+            offsets: Arc::new(ends),
+        });
+        Ok(())
+    }
+}
 
 /// The busiest `top_n` topics (Kafka's own left out), by records per second.
 pub fn busiest(facts: &TopicsFacts, top_n: usize) -> Vec<&TopicFacts> {
