@@ -175,7 +175,7 @@ mod tests {
     fn a_group_that_is_gone_resolves_its_alert() {
         use crate::alerts::rules::{verdicts, Inputs};
         use crate::model::cluster::cluster_load;
-        use std::collections::{BTreeMap, BTreeSet};
+        use std::collections::BTreeMap;
         let config = config("cluster = \"prod\"\n[ingest]\nallow_unauthenticated = true\n");
         let load = cluster_load(&config.load_params(), BTreeMap::new(), BTreeMap::new());
         let store = crate::store::Store::new(300.0);
@@ -183,21 +183,8 @@ mod tests {
         let verdicts = verdicts(
             &config,
             &Inputs {
-                now: 0.0,
-                store: &store,
-                load: &load,
-                last_seen: &BTreeMap::new(),
-                awaited: &BTreeSet::new(),
-                cluster: &Default::default(),
-                kafka: None,
-                replication: None,
-                groups: &[],
                 gone_groups: &gone,
-                topics: None,
-                topic_rates: None,
-                user_rates: None,
-                topics_on_brokers: &BTreeMap::new(),
-                large_partitions: &[],
+                ..Inputs::quiet(&store, &load, 0.0)
             },
         );
         let audit = find(
@@ -214,7 +201,7 @@ mod tests {
         use crate::kafka::checks::{ClusterState, GroupDescription, Groups};
         use crate::model::cluster::cluster_load;
         use crate::model::lag::{GroupLag, Status};
-        use std::collections::{BTreeMap, BTreeSet};
+        use std::collections::BTreeMap;
         use std::sync::Arc;
         let config = config("cluster = \"prod\"\n[ingest]\nallow_unauthenticated = true\n");
         let load = cluster_load(&config.load_params(), BTreeMap::new(), BTreeMap::new());
@@ -250,21 +237,9 @@ mod tests {
         let verdicts = verdicts(
             &config,
             &Inputs {
-                now: 0.0,
-                store: &store,
-                load: &load,
-                last_seen: &BTreeMap::new(),
-                awaited: &BTreeSet::new(),
                 cluster: &cluster,
-                kafka: None,
-                replication: None,
                 groups: &groups,
-                gone_groups: &[],
-                topics: None,
-                topic_rates: None,
-                user_rates: None,
-                topics_on_brokers: &BTreeMap::new(),
-                large_partitions: &[],
+                ..Inputs::quiet(&store, &load, 0.0)
             },
         );
         let description = |name: &str| {

@@ -75,6 +75,36 @@ pub fn verdicts(config: &Config, inputs: &Inputs) -> Vec<Verdict> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    static NO_TIMES: BTreeMap<i32, f64> = BTreeMap::new();
+    static NO_BROKERS: BTreeSet<i32> = BTreeSet::new();
+    static NO_TOPICS: BTreeMap<String, TopicOnBrokers> = BTreeMap::new();
+    static NO_CLUSTER: std::sync::LazyLock<ClusterState> =
+        std::sync::LazyLock::new(ClusterState::default);
+
+    impl<'a> Inputs<'a> {
+        /// What the rules judge when nothing else is known: the store and
+        /// the load given, at `now`, and nothing from the cluster.
+        pub(crate) fn quiet(store: &'a Store, load: &'a ClusterLoad, now: f64) -> Self {
+            Inputs {
+                now,
+                store,
+                load,
+                last_seen: &NO_TIMES,
+                awaited: &NO_BROKERS,
+                cluster: &NO_CLUSTER,
+                kafka: None,
+                replication: None,
+                groups: &[],
+                gone_groups: &[],
+                topics: None,
+                topic_rates: None,
+                user_rates: None,
+                topics_on_brokers: &NO_TOPICS,
+                large_partitions: &[],
+            }
+        }
+    }
     use crate::config::{from_toml_text, Flags};
 
     pub(crate) fn config(text: &str) -> Config {
@@ -120,21 +150,8 @@ pub(crate) mod tests {
         verdicts(
             config,
             &Inputs {
-                now,
-                store,
-                load: &load,
                 last_seen,
-                awaited: &BTreeSet::new(),
-                cluster: &ClusterState::default(),
-                kafka: None,
-                replication: None,
-                groups: &[],
-                gone_groups: &[],
-                topics: None,
-                topic_rates: None,
-                user_rates: None,
-                topics_on_brokers: &BTreeMap::new(),
-                large_partitions: &[],
+                ..Inputs::quiet(store, &load, now)
             },
         )
     }
@@ -151,24 +168,14 @@ pub(crate) mod tests {
             BTreeMap::new(),
             BTreeMap::new(),
         );
+        let store = Store::new(300.0);
         verdicts(
             config,
             &Inputs {
-                now: 0.0,
-                store: &Store::new(300.0),
-                load: &load,
-                last_seen: &BTreeMap::new(),
-                awaited: &BTreeSet::new(),
-                cluster: &ClusterState::default(),
                 kafka,
                 replication,
                 groups,
-                gone_groups: &[],
-                topics: None,
-                topic_rates: None,
-                user_rates: None,
-                topics_on_brokers: &BTreeMap::new(),
-                large_partitions: &[],
+                ..Inputs::quiet(&store, &load, 0.0)
             },
         )
     }

@@ -1,7 +1,7 @@
 //! Each broker-health alert fires on its condition and stays quiet on
 //! normal figures, from reports as agents send them every 10 s.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use brokerwatch_common::{
     BrokerLogReport, BrokerMetricsReport, BrokerProcessReport, FileDescriptorReport, KernelEvents,
@@ -11,7 +11,6 @@ use brokerwatch_common::{
 use super::super::tests::{config, default_config, find, host_verdicts};
 use super::super::{verdicts, Inputs};
 use crate::alerts::state::Verdict;
-use crate::kafka::checks::ClusterState;
 use crate::model::replication::ReplicationFacts;
 use crate::store::tests::report;
 use crate::store::Store;
@@ -222,21 +221,9 @@ fn unresponsive_is_judged_only_for_brokers_in_the_metadata() {
         verdicts(
             &config,
             &Inputs {
-                now: 600.0,
-                store: &store,
-                load: &load,
                 last_seen: &last_seen,
-                awaited: &BTreeSet::new(),
-                cluster: &ClusterState::default(),
-                kafka: None,
                 replication: Some(&facts),
-                groups: &[],
-                gone_groups: &[],
-                topics: None,
-                topic_rates: None,
-                user_rates: None,
-                topics_on_brokers: &BTreeMap::new(),
-                large_partitions: &[],
+                ..Inputs::quiet(&store, &load, 600.0)
             },
         )
     };

@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::super::tests::{config, find};
 use super::*;
@@ -64,24 +64,15 @@ fn judged_with(
         "cluster = \"prod\"\n[ingest]\nallow_unauthenticated = true\n{text}"
     ));
     let load = cluster_load(&config.load_params(), BTreeMap::new(), BTreeMap::new());
+    let store = crate::store::Store::new(300.0);
     let verdicts = verdicts(
         &config,
         &Inputs {
-            now: NOW,
-            store: &crate::store::Store::new(300.0),
-            load: &load,
-            last_seen: &BTreeMap::new(),
-            awaited: &BTreeSet::new(),
-            cluster: &Default::default(),
-            kafka: None,
-            replication: None,
-            groups: &[],
-            gone_groups: &[],
             topics: facts,
             topic_rates: rates,
-            user_rates: None,
             topics_on_brokers,
             large_partitions,
+            ..Inputs::quiet(&store, &load, NOW)
         },
     );
     for v in verdicts.iter().filter(|v| v.active) {
