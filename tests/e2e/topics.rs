@@ -60,6 +60,35 @@ fn produce(bootstrap: String, sent: Arc<AtomicU64>, stop: Arc<AtomicBool>) {
     let _ = producer.flush(Duration::from_secs(5));
 }
 
+/// A collector on the mock cluster at `bootstrap`, reading end offsets every
+/// `fetch`, a topic silent after `silent_after`, and `rules` appended.
+fn mock_config(
+    bootstrap: &str,
+    state: &std::path::Path,
+    fetch: &str,
+    silent_after: &str,
+    rules: &str,
+) -> String {
+    format!(
+        r#"cluster = "mock"
+listen = "127.0.0.1:0"
+state_dir = {:?}
+evaluation_interval = "200ms"
+[ingest]
+allow_unauthenticated = true
+[kafka]
+metadata_interval = "300ms"
+[kafka.properties]
+"bootstrap.servers" = "{bootstrap}"
+[consumer_groups]
+fetch_interval = "{fetch}"
+[topics]
+no_traffic_after = "{silent_after}"
+{rules}"#,
+        state.to_str().unwrap()
+    )
+}
+
 fn topics(url: &str) -> Vec<Value> {
     get_json(&format!("{url}/api/v1/topics"))["topics"]
         .as_array()
@@ -99,27 +128,12 @@ fn topics_rates_skew_silence_replication_and_leader_changes_on_the_mock_cluster(
     };
 
     let state = tempfile::tempdir().unwrap();
-    let (_collector, url) = start_collector(&format!(
-        r#"cluster = "mock"
-listen = "127.0.0.1:0"
-state_dir = {:?}
-evaluation_interval = "200ms"
-[ingest]
-allow_unauthenticated = true
-[kafka]
-metadata_interval = "300ms"
-[kafka.properties]
-"bootstrap.servers" = "{bootstrap}"
-[consumer_groups]
-fetch_interval = "500ms"
-[topics]
-no_traffic_after = "4s"
-[rules.KafkaTopicPartitionSkew]
-for = "0s"
-[rules.KafkaTopicReplicationFactorLow]
-for = "0s"
-"#,
-        state.path().to_str().unwrap()
+    let (_collector, url) = start_collector(&mock_config(
+        &bootstrap,
+        state.path(),
+        "500ms",
+        "4s",
+        "[rules.KafkaTopicPartitionSkew]\nfor = \"0s\"\n[rules.KafkaTopicReplicationFactorLow]\nfor = \"0s\"\n",
     ));
 
     // Records per second against what the producer sent over 5 s.
@@ -424,24 +438,7 @@ fn what_a_topic_did_survives_a_restart() {
     mock.create_topic("quiet", 1, 1).expect("topic");
     let bootstrap = mock.bootstrap_servers();
     let state = tempfile::tempdir().unwrap();
-    let config = format!(
-        r#"cluster = "mock"
-listen = "127.0.0.1:0"
-state_dir = {:?}
-evaluation_interval = "200ms"
-[ingest]
-allow_unauthenticated = true
-[kafka]
-metadata_interval = "300ms"
-[kafka.properties]
-"bootstrap.servers" = "{bootstrap}"
-[consumer_groups]
-fetch_interval = "300ms"
-[topics]
-no_traffic_after = "20s"
-"#,
-        state.path().to_str().unwrap()
-    );
+    let config = mock_config(&bootstrap, state.path(), "300ms", "20s", "");
     let first_start = Instant::now();
     {
         let (mut collector, url) = start_collector(&config);

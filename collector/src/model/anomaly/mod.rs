@@ -68,7 +68,8 @@ pub struct Anomaly {
     pub current: f64,
     /// The median of the last hour (without its last minutes).
     pub baseline: f64,
-    /// The same hour of the previous day, once there is one.
+    /// The same hour of the previous day, once there is one: its busy
+    /// minutes (90th percentile) for a surge, its quiet ones (10th) for a drop.
     pub yesterday: Option<f64>,
 }
 
@@ -109,7 +110,8 @@ pub struct History {
     /// Closed minutes (minutes since the epoch), oldest first.
     minutes: VecDeque<Closed>,
     minute: Option<Bucket>,
-    /// Closed hours (hours since the epoch), oldest first.
+    /// Closed hours (hours since the epoch) with the 10th and 90th
+    /// percentiles of their minutes' means, oldest first.
     hours: VecDeque<Closed>,
     hour: Option<Bucket>,
 }
@@ -181,7 +183,28 @@ impl History {
             MINUTES_KEPT,
         );
         let hour = (at / 3600.0).floor() as i64;
+        let before = self.hours.back().map(|h| h.0);
         accumulate(&mut self.hour, &mut self.hours, hour, value, HOURS_KEPT);
+        // An hour closed: what is kept of it is a low and a high of its
+        // minutes' means (the 10th and 90th percentiles: a lull or a burst
+        // of a quarter of an hour shows, one odd minute does not), so that
+        // it is not averaged away before it is compared with tomorrow's.
+        if let Some(closed) = self.hours.back_mut().filter(|h| Some(h.0) != before) {
+            let range = closed.0 * 60..(closed.0 + 1) * 60;
+            let mut means: Vec<f64> = self
+                .minutes
+                .iter()
+                .filter(|m| range.contains(&m.0))
+                .map(|m| m.1)
+                .collect();
+            means.sort_by(f64::total_cmp);
+            let at = |share: f64| means[((means.len() - 1) as f64 * share).round() as usize];
+            if means.is_empty() {
+                closed.2 = closed.1;
+            } else {
+                (closed.1, closed.2) = (at(0.1), at(0.9));
+            }
+        }
     }
 
     /// The level now: the median of the last samples, once there are enough.
@@ -220,13 +243,14 @@ impl History {
         Some((centre, between.max(within)))
     }
 
-    /// The mean of the hour a day before `at`, if it was recorded.
-    fn yesterday(&self, at: f64) -> Option<f64> {
+    /// The low and high minutes of the hour a day before `at`, if it was
+    /// recorded.
+    fn yesterday(&self, at: f64) -> Option<(f64, f64)> {
         let hour = ((at - DAY_SECONDS) / 3600.0).floor() as i64;
         self.hours
             .iter()
             .find(|(i, _, _)| *i == hour)
-            .map(|(_, mean, _)| *mean)
+            .map(|(_, low, high)| (*low, *high))
     }
 
     /// When the newest sample was taken.
@@ -241,17 +265,21 @@ impl History {
         let (baseline, spread) = self.baseline(at)?;
         let yesterday = self.yesterday(at);
         let surge_base = baseline.max(settings.floor);
+        // Against yesterday, a surge must clear that hour's busy minutes and
+        // a drop fall below its quiet ones.
         let surge = current >= settings.surge_factor * surge_base
             && current > baseline + NOISE_SIGMAS * spread
-            && yesterday.is_none_or(|y| current >= settings.surge_factor * y.max(settings.floor));
+            && yesterday.is_none_or(|(_, high)| {
+                current >= settings.surge_factor * high.max(settings.floor)
+            });
         let drop = baseline >= settings.floor
             && current <= settings.drop_ratio * baseline
             && current < baseline - NOISE_SIGMAS * spread
-            && yesterday.is_none_or(|y| current <= settings.drop_ratio * y);
-        let direction = if surge {
-            Direction::Surge
+            && yesterday.is_none_or(|(low, _)| current <= settings.drop_ratio * low);
+        let (direction, yesterday) = if surge {
+            (Direction::Surge, yesterday.map(|(_, high)| high))
         } else if drop {
-            Direction::Drop
+            (Direction::Drop, yesterday.map(|(low, _)| low))
         } else {
             return None;
         };

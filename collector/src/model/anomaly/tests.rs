@@ -292,3 +292,97 @@ fn series_keep_what_a_round_missed_forget_what_is_gone_and_keep_the_busiest() {
     let restored = Series::from_histories(series.histories().clone());
     assert_eq!(restored, series);
 }
+
+#[test]
+fn the_median_is_the_middle_value_or_the_mean_of_the_middle_two() {
+    assert_eq!(median(&mut []), None);
+    assert_eq!(median(&mut [7.0]), Some(7.0));
+    assert_eq!(median(&mut [5.0, 1.0, 3.0, 2.0, 4.0]), Some(3.0));
+    assert_eq!(median(&mut [9.0, 1.0, 8.0, 2.0, 7.0, 3.0, 6.0]), Some(6.0));
+    assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), Some(2.5));
+    assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0, 6.0, 5.0]), Some(3.5));
+}
+
+/// A history with one reading of 100 in each of `minutes`, then three of
+/// 1,000 in minute 69: judged there.
+fn judged_at_minute_69(minutes: impl IntoIterator<Item = i64>) -> Option<Direction> {
+    let mut history = History::default();
+    for minute in minutes {
+        history.record(minute as f64 * 60.0 + 1.0, 100.0);
+    }
+    for s in [1.0, 11.0, 21.0] {
+        history.record(69.0 * 60.0 + s, 1000.0);
+    }
+    history
+        .judge(69.0 * 60.0 + 21.0, &settings())
+        .map(|a| a.direction)
+}
+
+#[test]
+fn the_baseline_is_the_hour_before_the_last_three_minutes_and_needs_thirty_of_them() {
+    // Minutes 6 to 65 are the baseline at minute 69: 30 of them are enough.
+    assert_eq!(judged_at_minute_69(36..=65), Some(Direction::Surge));
+    // 29 are not, whatever lies just outside: minute 66 (the last three
+    // minutes hold the change) or minutes 1 to 5 (more than an hour ago).
+    assert_eq!(judged_at_minute_69(37..=66), None);
+    assert_eq!(judged_at_minute_69((1..=5).chain(38..=65)), None);
+}
+
+#[test]
+fn a_fall_inside_the_hours_noise_is_not_a_drop() {
+    // Readings alternate 20 and 180 all hour: the median is 100, and a
+    // level of 30 is within three spreads of it.
+    let mut history = History::default();
+    let mut flip = false;
+    run(&mut history, 0.0, 3600.0, |_| {
+        flip = !flip;
+        if flip {
+            20.0
+        } else {
+            180.0
+        }
+    });
+    for at in [3600.0, 3630.0, 3660.0] {
+        history.record(at, 30.0);
+    }
+    assert_eq!(history.judge(3660.0, &settings()), None, "{history:?}");
+}
+
+#[test]
+fn a_nightly_lull_is_news_the_first_night_only() {
+    let mut noise = Noise(5);
+    let mut history = History::default();
+    // 02:00 to 02:30 every night, traffic falls to a quarter.
+    let lull = |at: f64| (2.0 * 3600.0..2.5 * 3600.0).contains(&(at % DAY));
+    let found = run(&mut history, 0.0, 3.0 * DAY, |at| {
+        let base = 1000.0 * (1.0 + 0.05 * noise.next());
+        if lull(at) {
+            0.25 * base
+        } else {
+            base
+        }
+    });
+    assert!(
+        found
+            .iter()
+            .any(|(at, d)| *at < DAY && *d == Direction::Drop),
+        "the first night's lull is a drop"
+    );
+    let later: Vec<_> = found.iter().filter(|(at, _)| *at >= DAY).collect();
+    assert_eq!(
+        later,
+        Vec::<&(f64, Direction)>::new(),
+        "the same hour yesterday had it too"
+    );
+}
+
+#[test]
+fn a_minute_past_the_clocks_range_is_caught() {
+    let latest_minute = (crate::clock::LATEST_UNIX_SECONDS / 60.0) as i64;
+    let mut fine = History::default();
+    fine.minutes.push_back((latest_minute, 1.0, 0.0));
+    assert!(fine.is_sane());
+    let mut bad = History::default();
+    bad.minutes.push_back((latest_minute + 10, 1.0, 0.0));
+    assert!(!bad.is_sane());
+}
