@@ -172,20 +172,26 @@ fn limits_are_inclusive_and_quiet_series_are_judged_from_the_floor() {
     assert_eq!(at_end(flat(1.0), 0.0), Some(Direction::Drop));
 }
 
-#[test]
-fn a_change_inside_the_hours_noise_is_not_an_anomaly() {
-    // Swings between 100 and 300 all hour: 400 is twice the median (200)
-    // but within three spreads of it.
+/// An hour of readings swinging between `low` and `high`, one and the other.
+fn swinging(low: f64, high: f64) -> History {
     let mut history = History::default();
     let mut flip = false;
     run(&mut history, 0.0, 3600.0, |_| {
         flip = !flip;
         if flip {
-            100.0
+            low
         } else {
-            300.0
+            high
         }
     });
+    history
+}
+
+#[test]
+fn a_change_inside_the_hours_noise_is_not_an_anomaly() {
+    // Swings between 100 and 300 all hour: 400 is twice the median (200)
+    // but within three spreads of it.
+    let mut history = swinging(100.0, 300.0);
     for at in [3600.0, 3630.0, 3660.0] {
         history.record(at, 400.0);
     }
@@ -332,16 +338,7 @@ fn the_baseline_is_the_hour_before_the_last_three_minutes_and_needs_thirty_of_th
 fn a_fall_inside_the_hours_noise_is_not_a_drop() {
     // Readings alternate 20 and 180 all hour: the median is 100, and a
     // level of 30 is within three spreads of it.
-    let mut history = History::default();
-    let mut flip = false;
-    run(&mut history, 0.0, 3600.0, |_| {
-        flip = !flip;
-        if flip {
-            20.0
-        } else {
-            180.0
-        }
-    });
+    let mut history = swinging(20.0, 180.0);
     for at in [3600.0, 3630.0, 3660.0] {
         history.record(at, 30.0);
     }
