@@ -153,10 +153,14 @@ fn a_hung_broker_still_in_the_metadata_pages_once_as_unresponsive() {
             .filter(|b| b.iter().any(|b| b["broker"] == 1))
             .map(|_| ())
     });
+    // Known and fresh: the mock cluster answers neither ListGroups nor
+    // DescribeConfigs, and the poller waits a whole timeout on each at start.
     eventually("the cluster's metadata", PATIENCE, || {
-        get_json(&format!("{url}/api/v1/replication"))["error"]
-            .is_null()
-            .then_some(())
+        let replication = get_json(&format!("{url}/api/v1/replication"));
+        (replication["error"].is_null()
+            && replication["stale"] == false
+            && replication["age_seconds"].as_f64().is_some_and(|a| a < 1.0))
+        .then_some(())
     });
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(firing_for_broker_1(&url).len(), 0);

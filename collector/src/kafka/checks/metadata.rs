@@ -1,13 +1,10 @@
 //! The metadata (brokers, partitions, leaders, replicas, ISRs) every
-//! `metadata_interval`, and the replication analysis of it with the topics'
-//! `min.insync.replicas` as the configs check last read them; and that
-//! check, every `topic_config_interval`, last in the round: a cluster slow to
-//! answer DescribeConfigs (librdkafka's mock takes a whole timeout) must not
-//! hold up the metadata, the topics or the groups.
+//! `metadata_interval`, the topics' `min.insync.replicas` every
+//! `topic_config_interval`, and the replication analysis of them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use brokerwatch_common::exposition::{Column, Families};
 use tracing::warn;
@@ -19,13 +16,28 @@ use crate::model::topics::LeaderChanges;
 
 pub struct MetadataCheck {
     config: KafkaConfig,
+    /// For the topic configs, which change rarely.
+    runtime: Option<tokio::runtime::Runtime>,
+    min_insync: HashMap<String, u32>,
+    configs_read_at: Option<Instant>,
+    /// Whether the log says that no topic's minimum is known (once).
+    said_no_min_insync: bool,
     leaders: LeaderChanges,
 }
 
 impl MetadataCheck {
     pub fn new(config: KafkaConfig) -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| warn!("kafka: cannot start a runtime for admin requests: {e}; under-min-ISR partitions are not counted"))
+            .ok();
         MetadataCheck {
             config,
+            runtime,
+            min_insync: HashMap::new(),
+            configs_read_at: None,
+            said_no_min_insync: false,
             leaders: LeaderChanges::default(),
         }
     }
@@ -42,8 +54,34 @@ impl Check for MetadataCheck {
 
     fn run(&mut self, kafka: &mut Kafka, state: &mut ClusterState, now: f64) -> Result<(), String> {
         let mut snapshot = kafka.snapshot()?;
+        let interval = self.config.topic_config_interval;
+        if self
+            .configs_read_at
+            .is_none_or(|at| at.elapsed() >= interval)
+        {
+            // Asked again after topic_config_interval whether or not it
+            // answered: a cluster without DescribeConfigs would otherwise
+            // hold up every metadata refresh for a whole timeout.
+            self.configs_read_at = Some(Instant::now());
+            if let Some(runtime) = &self.runtime {
+                let topics: Vec<String> = snapshot.topics.iter().map(|t| t.name.clone()).collect();
+                match runtime.block_on(kafka.min_insync_replicas(&topics)) {
+                    Ok(found) => {
+                        if found.is_empty() && !topics.is_empty() && !self.said_no_min_insync {
+                            warn!("kafka: DescribeConfigs gave no min.insync.replicas for any topic; under-min-ISR partitions are unknown (not 0) until it does");
+                            self.said_no_min_insync = true;
+                        }
+                        self.min_insync = found;
+                    }
+                    Err(e) => warn!(
+                        "{e}; under-min-ISR partitions are not counted; asking again in {}",
+                        humantime::format_duration(interval)
+                    ),
+                }
+            }
+        }
         for topic in &mut snapshot.topics {
-            topic.min_insync_replicas = state.min_insync.get(&topic.name).copied();
+            topic.min_insync_replicas = self.min_insync.get(&topic.name).copied();
         }
         // Groups consume user topics: the offsets are asked for those only.
         let partitions = snapshot
@@ -138,67 +176,5 @@ pub(super) fn expose(facts: &ReplicationFacts, f: &mut Families) {
     }
     for broker in &facts.brokers_down {
         in_metadata.add(&[("broker", &broker.to_string())], 0.0);
-    }
-}
-
-/// The topics' `min.insync.replicas`, through DescribeConfigs.
-pub struct TopicConfigsCheck {
-    every: Duration,
-    runtime: Option<tokio::runtime::Runtime>,
-    /// Whether the log says that no topic's minimum is known (once).
-    said_no_min_insync: bool,
-}
-
-impl TopicConfigsCheck {
-    pub fn new(every: Duration) -> Self {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| warn!("kafka: cannot start a runtime for admin requests: {e}; under-min-ISR partitions are not counted"))
-            .ok();
-        TopicConfigsCheck {
-            every,
-            runtime,
-            said_no_min_insync: false,
-        }
-    }
-}
-
-impl Check for TopicConfigsCheck {
-    fn every(&self) -> Duration {
-        self.every
-    }
-
-    // Asked again after topic_config_interval whether or not it answered.
-    fn run(
-        &mut self,
-        kafka: &mut Kafka,
-        state: &mut ClusterState,
-        _now: f64,
-    ) -> Result<(), String> {
-        let (Some(runtime), Some(metadata)) = (&self.runtime, &state.metadata) else {
-            return Ok(());
-        };
-        let topics: Vec<String> = metadata
-            .snapshot
-            .topics
-            .iter()
-            .map(|t| t.name.clone())
-            .collect();
-        match runtime.block_on(kafka.min_insync_replicas(&topics)) {
-            Ok(found) => {
-                if found.is_empty() && !topics.is_empty() && !self.said_no_min_insync {
-                    warn!("kafka: DescribeConfigs gave no min.insync.replicas for any topic; under-min-ISR partitions are unknown (not 0) until it does");
-                    self.said_no_min_insync = true;
-                }
-                state.min_insync = std::sync::Arc::new(found);
-            }
-            // Not the cluster's error: its metadata may well answer.
-            Err(e) => warn!(
-                "{e}; under-min-ISR partitions are not counted; asking again in {}",
-                humantime::format_duration(self.every)
-            ),
-        }
-        Ok(())
     }
 }

@@ -20,7 +20,7 @@ use crate::model::lag::GroupLag;
 use crate::model::replication::{ReplicationFacts, Snapshot};
 use crate::model::topics::{LeaderSummary, TopicMemory, TopicsFacts};
 
-pub use metadata::{MetadataCheck, TopicConfigsCheck};
+pub use metadata::MetadataCheck;
 pub use offsets::OffsetsCheck;
 pub use topics::TopicsCheck;
 
@@ -40,9 +40,8 @@ pub trait Check: Send {
 
 /// The checks of a config, in the order they run when due together (the
 /// metadata first: the others read its partitions; the topics before the
-/// groups, which read the end offsets it read; the topic configs last: a
-/// cluster may be slow to answer them); `topics` is what an earlier run
-/// remembered of each topic.
+/// groups, which read the end offsets it read); `topics` is what an earlier
+/// run remembered of each topic.
 pub fn checks(config: &Config, topics: BTreeMap<String, TopicMemory>) -> Vec<Box<dyn Check>> {
     let Some(kafka) = &config.kafka else {
         return Vec::new();
@@ -54,7 +53,6 @@ pub fn checks(config: &Config, topics: BTreeMap<String, TopicMemory>) -> Vec<Box
             topics,
         )),
         Box::new(OffsetsCheck::new(config.consumer_groups.clone())),
-        Box::new(TopicConfigsCheck::new(kafka.topic_config_interval)),
     ]
 }
 
@@ -119,8 +117,6 @@ pub struct ClusterState {
     pub topics: Option<Topics>,
     /// The last round's end offsets, for the groups' lag.
     pub ends: Option<EndOffsets>,
-    /// Each topic's `min.insync.replicas`, as DescribeConfigs last gave them.
-    pub min_insync: Arc<std::collections::HashMap<String, u32>>,
     /// Brokers ever seen in the metadata: one that disappears is down.
     pub brokers_seen: BTreeSet<i32>,
     /// Why the last request to the cluster failed, while it does.
