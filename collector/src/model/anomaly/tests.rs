@@ -100,26 +100,31 @@ fn a_doubling_and_a_fall_below_a_third_are_found_within_three_samples() {
     assert!(first.0 <= drop_at + 2.0 * STEP);
 }
 
-#[test]
-fn a_daily_batch_is_news_the_first_night_only() {
-    let mut noise = Noise(3);
+/// `days` of traffic around 1,000 (with `noise` of ±`spread`) that is
+/// `factor` times that from 02:00 to 02:30 every night: the changes judged
+/// the first night are `direction`, and none after it.
+fn nightly_change_is_news_the_first_night_only(
+    mut noise: Noise,
+    spread: f64,
+    factor: f64,
+    days: f64,
+    direction: Direction,
+) {
+    let night = |at: f64| (2.0 * 3600.0..2.5 * 3600.0).contains(&(at % DAY));
     let mut history = History::default();
-    // 02:00 to 02:30 every night, traffic triples.
-    let batch = |at: f64| {
-        let in_day = at % DAY;
-        (2.0 * 3600.0..2.5 * 3600.0).contains(&in_day)
-    };
-    let found = run(&mut history, 0.0, 4.0 * DAY, |at| {
-        let base = 1000.0 * (1.0 + 0.1 * noise.next());
-        if batch(at) {
-            3.0 * base
+    let found = run(&mut history, 0.0, days * DAY, |at| {
+        let base = 1000.0 * (1.0 + spread * noise.next());
+        if night(at) {
+            factor * base
         } else {
             base
         }
     });
     assert!(
-        found.iter().any(|(at, _)| *at < DAY && batch(*at)),
-        "the first night's batch is a surge"
+        found
+            .iter()
+            .any(|(at, d)| *at < DAY && night(*at) && *d == direction),
+        "the first night's change is news"
     );
     let later: Vec<_> = found.iter().filter(|(at, _)| *at >= DAY).collect();
     assert_eq!(
@@ -127,6 +132,12 @@ fn a_daily_batch_is_news_the_first_night_only() {
         Vec::<&(f64, Direction)>::new(),
         "the same hour yesterday had it too"
     );
+}
+
+#[test]
+fn a_daily_batch_is_news_the_first_night_only() {
+    // Traffic triples.
+    nightly_change_is_news_the_first_night_only(Noise(3), 0.1, 3.0, 4.0, Direction::Surge);
 }
 
 #[test]
@@ -347,30 +358,8 @@ fn a_fall_inside_the_hours_noise_is_not_a_drop() {
 
 #[test]
 fn a_nightly_lull_is_news_the_first_night_only() {
-    let mut noise = Noise(5);
-    let mut history = History::default();
-    // 02:00 to 02:30 every night, traffic falls to a quarter.
-    let lull = |at: f64| (2.0 * 3600.0..2.5 * 3600.0).contains(&(at % DAY));
-    let found = run(&mut history, 0.0, 3.0 * DAY, |at| {
-        let base = 1000.0 * (1.0 + 0.05 * noise.next());
-        if lull(at) {
-            0.25 * base
-        } else {
-            base
-        }
-    });
-    assert!(
-        found
-            .iter()
-            .any(|(at, d)| *at < DAY && *d == Direction::Drop),
-        "the first night's lull is a drop"
-    );
-    let later: Vec<_> = found.iter().filter(|(at, _)| *at >= DAY).collect();
-    assert_eq!(
-        later,
-        Vec::<&(f64, Direction)>::new(),
-        "the same hour yesterday had it too"
-    );
+    // Traffic falls to a quarter.
+    nightly_change_is_news_the_first_night_only(Noise(5), 0.05, 0.25, 3.0, Direction::Drop);
 }
 
 #[test]
