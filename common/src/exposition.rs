@@ -48,6 +48,10 @@ impl Families {
         self.family(name, help, MetricType::GAUGE)
     }
 
+    pub fn histogram(&mut self, name: &str, help: &str) -> Family<'_> {
+        self.family(name, help, MetricType::HISTOGRAM)
+    }
+
     fn family(&mut self, name: &str, help: &str, kind: MetricType) -> Family<'_> {
         let mut family = MetricFamily::default();
         family.set_name(name.to_owned());
@@ -85,6 +89,39 @@ impl Family<'_> {
             gauge.set_value(value);
             metric.set_gauge(gauge);
         }
+        self.family.mut_metric().push(metric);
+        self
+    }
+
+    /// A histogram's series: `buckets` are (upper bound, observations at
+    /// or below it), cumulative, as Prometheus keeps them.
+    pub fn observations(
+        &mut self,
+        labels: &[(&str, &str)],
+        buckets: impl IntoIterator<Item = (f64, u64)>,
+        count: u64,
+        sum: f64,
+    ) -> &mut Self {
+        let mut metric = proto::Metric::default();
+        let mut pairs = Vec::with_capacity(labels.len() + self.common.len());
+        pairs.extend(labels.iter().map(|(name, value)| label_pair(name, value)));
+        pairs.extend_from_slice(self.common);
+        metric.set_label(pairs);
+        let mut histogram = proto::Histogram::default();
+        histogram.set_sample_count(count);
+        histogram.set_sample_sum(sum);
+        histogram.set_bucket(
+            buckets
+                .into_iter()
+                .map(|(bound, cumulative)| {
+                    let mut bucket = proto::Bucket::default();
+                    bucket.set_upper_bound(bound);
+                    bucket.set_cumulative_count(cumulative);
+                    bucket
+                })
+                .collect(),
+        );
+        metric.set_histogram(histogram);
         self.family.mut_metric().push(metric);
         self
     }

@@ -49,6 +49,11 @@ pub enum Alert {
     KafkaTopicConcentrated,
     KafkaPartitionLeaderFlapping,
     KafkaPartitionTooLarge,
+    KafkaProbeProduceFailing,
+    KafkaProbeEndToEndLatencyHigh,
+    KafkaProbeMessagesLost,
+    KafkaControllerQuorumLagging,
+    KafkaReassignmentStuck,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, PartialOrd, Ord)]
@@ -143,7 +148,7 @@ const MINUTE: u64 = 60;
 /// The load deviation r of `[load] deviation`, as the Prometheus twins use it.
 pub const DEFAULT_DEVIATION: f64 = 0.10;
 
-pub const CATALOGUE: [Spec; 37] = [
+pub const CATALOGUE: [Spec; 42] = [
     hosts::KAFKA_BROKER_LOAD_DEVIATION,
     hosts::KAFKA_CLUSTER_LOAD_IMBALANCE,
     hosts::KAFKA_BROKER_DISK_IMBALANCE,
@@ -181,6 +186,11 @@ pub const CATALOGUE: [Spec; 37] = [
     topics::KAFKA_TOPIC_CONCENTRATED,
     topics::KAFKA_PARTITION_LEADER_FLAPPING,
     topics::KAFKA_PARTITION_TOO_LARGE,
+    probe::KAFKA_PROBE_PRODUCE_FAILING,
+    probe::KAFKA_PROBE_END_TO_END_LATENCY_HIGH,
+    probe::KAFKA_PROBE_MESSAGES_LOST,
+    probe::KAFKA_CONTROLLER_QUORUM_LAGGING,
+    probe::KAFKA_REASSIGNMENT_STUCK,
 ];
 
 impl Alert {
@@ -342,6 +352,7 @@ pub fn example_rules_comment() -> String {
 mod broker;
 mod cluster;
 mod hosts;
+mod probe;
 mod topics;
 
 #[cfg(test)]

@@ -24,13 +24,16 @@ pub struct GroupsConfig {
     pub max_lag_seconds: BTreeMap<String, f64>,
     pub default_max_lag_messages: Option<i64>,
     pub default_max_lag_seconds: Option<f64>,
+    /// The end-to-end probe's own group: watched only when named in `groups`.
+    pub probe_group: Option<String>,
 }
 
 impl GroupsConfig {
     /// Whether a group the cluster lists is watched.
     pub fn watches(&self, group: &str) -> bool {
         self.groups.iter().any(|g| g == group)
-            || (self.include.as_ref().is_none_or(|r| r.is_match(group))
+            || (self.probe_group.as_deref() != Some(group)
+                && self.include.as_ref().is_none_or(|r| r.is_match(group))
                 && !self.exclude.as_ref().is_some_and(|r| r.is_match(group)))
     }
 
@@ -155,6 +158,7 @@ impl GroupsSection {
                 .max_lag
                 .map(|text| seconds("max_lag", Some(text), 0.0))
                 .transpose()?,
+            probe_group: None,
         })
     }
 }

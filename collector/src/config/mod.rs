@@ -5,6 +5,7 @@
 //! write instead.
 
 mod groups;
+mod probe;
 mod sections;
 mod topics;
 
@@ -21,6 +22,7 @@ use crate::model::cluster::{LoadParams, ResourceGroups};
 use crate::model::load::Weights;
 
 pub use groups::GroupsConfig;
+pub use probe::ProbeConfig;
 use sections::FileConfig;
 pub use topics::TopicsConfig;
 
@@ -59,6 +61,8 @@ pub struct Config {
     pub kafka: Option<KafkaConfig>,
     pub consumer_groups: GroupsConfig,
     pub topics: TopicsConfig,
+    /// The end-to-end probe (only where `[kafka]` is configured).
+    pub probe: ProbeConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -266,6 +270,9 @@ pub fn from_toml_text(text: &str, origin: &str, flags: &Flags) -> Result<Config,
         .map_err(|e| keys.fail("listen", e))?;
     let ingest = file.ingest.check(&keys)?;
     let alertmanager = file.alertmanager.check(&keys)?;
+    let probe = file.probe.check(&keys)?;
+    let mut consumer_groups = file.consumer_groups.check(&keys)?;
+    consumer_groups.probe_group = Some(probe.group.clone()).filter(|_| probe.enabled);
     Ok(Config {
         cluster,
         listen,
@@ -301,8 +308,9 @@ pub fn from_toml_text(text: &str, origin: &str, flags: &Flags) -> Result<Config,
         alertmanager_timeout: alertmanager.timeout,
         resolved_retention: alertmanager.resolved_retention,
         kafka: file.kafka.map(|k| k.check(&keys)).transpose()?,
-        consumer_groups: file.consumer_groups.check(&keys)?,
+        consumer_groups,
         topics: file.topics.check(&keys)?,
+        probe,
     })
 }
 

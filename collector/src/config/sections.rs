@@ -41,6 +41,8 @@ pub(super) struct FileConfig {
     pub consumer_groups: GroupsSection,
     #[serde(default)]
     pub topics: TopicsSection,
+    #[serde(default)]
+    pub probe: super::probe::ProbeSection,
 }
 
 #[derive(Debug, Default, Deserialize)]

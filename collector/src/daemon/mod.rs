@@ -51,8 +51,8 @@ const SHUTDOWN_DELIVERY: Duration = Duration::from_secs(5);
 pub struct Shared {
     config: Arc<Config>,
     intake: intake::Intake,
-    /// The poller's latest findings.
-    cluster: watch::Receiver<Arc<ClusterState>>,
+    /// The Kafka threads' latest findings.
+    cluster: Merged,
     /// The latest evaluation (none before the first).
     latest: watch::Receiver<Option<Arc<Evaluation>>>,
     /// The alerts restored at start, until the first evaluation.
@@ -110,14 +110,33 @@ pub async fn run(
         ..ClusterState::default()
     };
     let (cluster_tx, cluster_rx) = watch::channel(Arc::new(known.clone()));
+    let (controllers_tx, controllers_rx) = watch::channel(None);
+    let (probe_tx, probe_rx) = watch::channel(None);
     if let Some(settings) = &config.kafka {
         // A client that cannot be made is a config error, said at start.
         let kafka = Kafka::new(settings.properties.clone(), settings.timeout)?;
-        let checks = checks::checks(&config, traffic.topics.clone());
+        let checks = checks::checks(&config, traffic.topics.clone(), controllers_rx.clone());
         supervisor.spawn_thread("Kafka poller", move || {
             poller::poll_forever(kafka, checks, known, &cluster_tx);
         })?;
+        let controllers = checks::ControllersCheck::new(settings.clone());
+        supervisor.spawn_thread("Kafka controllers", move || {
+            controllers.run_forever(&controllers_tx);
+        })?;
+        if config.probe.enabled {
+            let (kafka, probe) = (settings.clone(), config.probe.clone());
+            supervisor.spawn_thread("Kafka probe", move || {
+                crate::kafka::probe::run_forever(kafka, probe, &probe_tx);
+                // Off (said why): the thread's end is not a failure.
+                std::thread::park();
+            })?;
+        }
     }
+    let cluster_rx = Merged {
+        cluster: cluster_rx,
+        controllers: controllers_rx,
+        probe: probe_rx,
+    };
     let (latest_tx, latest_rx) = watch::channel(None);
     let (persist_tx, persist_rx) = watch::channel(None);
     let (written_tx, written_rx) = watch::channel(0);
@@ -211,12 +230,36 @@ pub async fn run(
     supervisor.failure().map_or(Ok(()), Err)
 }
 
+/// What the Kafka threads found, merged for the evaluation and the API.
+#[derive(Clone)]
+struct Merged {
+    cluster: watch::Receiver<Arc<ClusterState>>,
+    controllers: watch::Receiver<Option<checks::Controllers>>,
+    probe: watch::Receiver<Option<Arc<crate::kafka::probe::ProbeFindings>>>,
+}
+
+impl Merged {
+    fn borrow(&self) -> Arc<ClusterState> {
+        let cluster = self.cluster.borrow().clone();
+        let controllers = self.controllers.borrow().clone();
+        let probe = self.probe.borrow().clone();
+        if controllers.is_none() && probe.is_none() {
+            return cluster;
+        }
+        Arc::new(ClusterState {
+            controllers,
+            probe,
+            ..(*cluster).clone()
+        })
+    }
+}
+
 /// Evaluates every `evaluation_interval` until `stop`; returns the last
 /// state to keep.
 async fn evaluate_forever(
     mut evaluator: Evaluator,
     shared: Arc<Shared>,
-    cluster: watch::Receiver<Arc<ClusterState>>,
+    cluster: Merged,
     latest: watch::Sender<Option<Arc<Evaluation>>>,
     (persist, traffic): (
         watch::Sender<persister::Numbered>,

@@ -5,6 +5,8 @@
 //! daemon runs them on a thread of their own, through its checks.
 
 pub mod checks;
+pub mod probe;
+pub mod wire;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

@@ -4,8 +4,10 @@
 
 pub mod anomaly;
 pub mod cluster;
+pub mod controllers;
 pub mod lag;
 pub mod load;
+pub mod probe;
 pub mod replication;
 pub mod topics;
 

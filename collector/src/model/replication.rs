@@ -70,8 +70,9 @@ pub struct Diagnosis {
     pub suspects: Vec<(i32, u64)>,
     /// Share of the under-replicated partitions the suspects explain.
     pub explained_ratio: f64,
-    /// Under-replicated partitions with more replicas than their topic's
-    /// usual replication factor: a reassignment is probably moving them.
+    /// Under-replicated partitions a reassignment is moving, missing only
+    /// the replicas it adds (as the controller lists them; else those with
+    /// more replicas than their topic's usual replication factor).
     pub reassigning: u64,
     /// Topics with such partitions, and how many.
     pub reassigning_topics: BTreeMap<String, u64>,
@@ -118,6 +119,19 @@ const SUSPECTS_MUST_EXPLAIN: f64 = 0.8;
 const MAX_SUSPECTS: usize = 3;
 
 pub fn analyze(snapshot: &Snapshot, expected_brokers: &BTreeSet<i32>) -> ReplicationFacts {
+    analyze_moving(snapshot, expected_brokers, None)
+}
+
+/// [`analyze`], with the partitions the controller lists as being
+/// reassigned and the replicas each adds (`None`: not known, then a
+/// partition with more replicas than its topic's usual count is taken for
+/// one). An adding replica out of the ISR is the reassignment's catch-up;
+/// any other replica missing from it is evidence against its broker.
+pub fn analyze_moving(
+    snapshot: &Snapshot,
+    expected_brokers: &BTreeSet<i32>,
+    moving: Option<&HashMap<(String, i32), Vec<i32>>>,
+) -> ReplicationFacts {
     let alive: BTreeSet<i32> = snapshot.brokers.iter().copied().collect();
     let mut facts = ReplicationFacts {
         brokers: alive
@@ -176,7 +190,19 @@ pub fn analyze(snapshot: &Snapshot, expected_brokers: &BTreeSet<i32>) -> Replica
                         .or_default()
                         .under_replicated_led += 1;
                 }
-                if p.replicas.len() > usual_rf {
+                let adding = moving.map(|m| m.get(&(topic.name.clone(), p.id)));
+                let missing: Vec<i32> = p
+                    .replicas
+                    .iter()
+                    .copied()
+                    .filter(|r| !(p.isr.contains(r) && alive.contains(r)))
+                    .collect();
+                let catching_up = match adding {
+                    Some(Some(adding)) => missing.iter().all(|r| adding.contains(r)),
+                    Some(None) => false,
+                    None => p.replicas.len() > usual_rf,
+                };
+                if catching_up {
                     facts.diagnosis.reassigning += 1;
                     *facts
                         .diagnosis
@@ -185,12 +211,6 @@ pub fn analyze(snapshot: &Snapshot, expected_brokers: &BTreeSet<i32>) -> Replica
                         .or_default() += 1;
                     continue; // expected while the reassignment runs: not evidence against a broker
                 }
-                let missing: Vec<i32> = p
-                    .replicas
-                    .iter()
-                    .copied()
-                    .filter(|r| !(p.isr.contains(r) && alive.contains(r)))
-                    .collect();
                 for broker in &missing {
                     *missing_counts.entry(*broker).or_default() += 1;
                     facts.brokers.entry(*broker).or_default().missing_from_isr += 1;
@@ -400,6 +420,43 @@ pub(crate) mod tests {
             facts.diagnosis.suspects.is_empty(),
             "catching up is not a fault"
         );
+    }
+
+    #[test]
+    fn the_controllers_list_of_reassignments_decides_over_replica_counts() {
+        let snapshot = Snapshot {
+            brokers: vec![1, 2, 3, 4, 5],
+            topics: vec![topic(
+                "orders",
+                None,
+                vec![
+                    // Listed, adding 5, which is catching up: expected.
+                    partition(0, 3, &[3, 4, 1, 5], &[3, 4, 1]),
+                    // Listed, adding 5, but 4 fell out too: a fault of 4's.
+                    partition(1, 3, &[3, 4, 1, 5], &[3, 1]),
+                    // Extra replicas but not listed: a fault of 2's.
+                    partition(2, 1, &[1, 3, 4, 2], &[1, 3, 4]),
+                    // RF 3 like the rest, listed (a swap of 1 for 5): catching up.
+                    partition(3, 2, &[2, 5, 3], &[2, 3]),
+                ],
+            )],
+        };
+        let moving: HashMap<(String, i32), Vec<i32>> = [
+            (("orders".to_owned(), 0), vec![5]),
+            (("orders".to_owned(), 1), vec![5]),
+            (("orders".to_owned(), 3), vec![5]),
+        ]
+        .into();
+        let facts = analyze_moving(&snapshot, &BTreeSet::new(), Some(&moving));
+        assert_eq!(facts.under_replicated, 4);
+        assert_eq!(facts.diagnosis.reassigning, 2);
+        assert_eq!(facts.brokers[&4].missing_from_isr, 1);
+        assert_eq!(facts.brokers[&2].missing_from_isr, 1);
+        assert_eq!(facts.brokers[&5].missing_from_isr, 1, "partition 1's adding replica");
+        // Without the list, the replica counts guess wrong: most of the
+        // topic's partitions have 4, so none looks moved.
+        let guessed = analyze(&snapshot, &BTreeSet::new());
+        assert_eq!(guessed.diagnosis.reassigning, 0);
     }
 
     #[test]

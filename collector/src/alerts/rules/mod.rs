@@ -4,13 +4,14 @@
 //! state while its metadata is stale) gets no verdict, so its alert keeps
 //! its state rather than resolving for lack of data. One file per area:
 //! the load, the hosts, the brokers' health, the cluster's replication,
-//! consumer lag.
+//! consumer lag, topics, the end-to-end probe and the controllers.
 
 mod broker;
 mod cluster;
 mod host;
 mod lag;
 mod load;
+mod probe;
 mod topics;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -69,6 +70,7 @@ pub fn verdicts(config: &Config, inputs: &Inputs) -> Vec<Verdict> {
     cluster::judge(&mut j, inputs);
     lag::judge(&mut j, config, inputs);
     topics::judge(&mut j, config, inputs);
+    probe::judge(&mut j, config, inputs);
     j.verdicts
 }
 

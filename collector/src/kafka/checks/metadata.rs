@@ -11,7 +11,7 @@ use tracing::warn;
 
 use super::{Check, ClusterState, Kafka, Metadata};
 use crate::config::KafkaConfig;
-use crate::model::replication::{analyze, is_internal, BrokerReplication, ReplicationFacts};
+use crate::model::replication::{analyze_moving, is_internal, BrokerReplication, ReplicationFacts};
 use crate::model::topics::LeaderChanges;
 
 pub struct MetadataCheck {
@@ -23,10 +23,15 @@ pub struct MetadataCheck {
     /// Whether the log says that no topic's minimum is known (once).
     said_no_min_insync: bool,
     leaders: LeaderChanges,
+    /// The controllers' reading: the reassignments in flight.
+    controllers: tokio::sync::watch::Receiver<Option<super::Controllers>>,
 }
 
 impl MetadataCheck {
-    pub fn new(config: KafkaConfig) -> Self {
+    pub fn new(
+        config: KafkaConfig,
+        controllers: tokio::sync::watch::Receiver<Option<super::Controllers>>,
+    ) -> Self {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -39,6 +44,7 @@ impl MetadataCheck {
             configs_read_at: None,
             said_no_min_insync: false,
             leaders: LeaderChanges::default(),
+            controllers,
         }
     }
 }
@@ -96,7 +102,14 @@ impl Check for MetadataCheck {
             .union(&state.brokers_seen)
             .copied()
             .collect();
-        let facts = analyze(&snapshot, &expected);
+        // The controller's list of reassignments, where it gave one; else
+        // extra replicas tell them.
+        let moving = self
+            .controllers
+            .borrow()
+            .as_ref()
+            .and_then(super::Controllers::moving);
+        let facts = analyze_moving(&snapshot, &expected, moving.as_ref());
         state.brokers_seen.extend(snapshot.brokers.iter().copied());
         self.leaders.observe(&snapshot, now);
         state.metadata = Some(Metadata {
@@ -119,7 +132,7 @@ pub(super) fn expose(facts: &ReplicationFacts, f: &mut Families) {
     .value(facts.under_replicated as f64);
     f.gauge(
         "brokerwatch_reassigning_partitions",
-        "Under-replicated partitions with more replicas than their topic's usual replication factor: a reassignment's catch-up, expected.",
+        "Under-replicated partitions being reassigned (as the controller lists them, else by extra replicas): a reassignment's catch-up, expected.",
     )
     .value(facts.diagnosis.reassigning as f64);
     f.gauge(

@@ -4,6 +4,7 @@
 //! series they give. Adding a check: its file here, its field and its entry
 //! below.
 
+pub mod controllers;
 mod metadata;
 mod offsets;
 pub mod topics;
@@ -20,6 +21,7 @@ use crate::model::lag::GroupLag;
 use crate::model::replication::{ReplicationFacts, Snapshot};
 use crate::model::topics::{LeaderSummary, TopicMemory, TopicsFacts};
 
+pub use controllers::{Controllers, ControllersCheck};
 pub use metadata::MetadataCheck;
 pub use offsets::OffsetsCheck;
 pub use topics::TopicsCheck;
@@ -41,13 +43,18 @@ pub trait Check: Send {
 /// The checks of a config, in the order they run when due together (the
 /// metadata first: the others read its partitions; the topics before the
 /// groups, which read the end offsets it read); `topics` is what an earlier
-/// run remembered of each topic.
-pub fn checks(config: &Config, topics: BTreeMap<String, TopicMemory>) -> Vec<Box<dyn Check>> {
+/// run remembered of each topic; `controllers` gives the metadata the
+/// reassignments in flight.
+pub fn checks(
+    config: &Config,
+    topics: BTreeMap<String, TopicMemory>,
+    controllers: tokio::sync::watch::Receiver<Option<Controllers>>,
+) -> Vec<Box<dyn Check>> {
     let Some(kafka) = &config.kafka else {
         return Vec::new();
     };
     vec![
-        Box::new(MetadataCheck::new(kafka.clone())),
+        Box::new(MetadataCheck::new(kafka.clone(), controllers)),
         Box::new(TopicsCheck::new(
             config.consumer_groups.fetch_interval,
             topics,
@@ -117,6 +124,11 @@ pub struct ClusterState {
     pub topics: Option<Topics>,
     /// The last round's end offsets, for the groups' lag.
     pub ends: Option<EndOffsets>,
+    /// The quorum, the reassignments and the brokers' log dirs (read on a
+    /// thread of their own, merged in for the evaluation).
+    pub controllers: Option<Controllers>,
+    /// The end-to-end probe's findings (likewise).
+    pub probe: Option<Arc<crate::kafka::probe::ProbeFindings>>,
     /// Brokers ever seen in the metadata: one that disappears is down.
     pub brokers_seen: BTreeSet<i32>,
     /// Why the last request to the cluster failed, while it does.
@@ -148,6 +160,12 @@ impl ClusterState {
         }
         if let Some(groups) = self.groups.as_ref().filter(|_| fresh_groups) {
             offsets::expose(groups, families);
+        }
+        if let Some(found) = &self.controllers {
+            controllers::expose(found, families, now);
+        }
+        if let Some(found) = &self.probe {
+            crate::kafka::probe::expose(found, families, now);
         }
         if let (Some(topics), Some(settings)) = (&self.topics, fresh_topics) {
             topics::expose(&topics.facts, settings, families, now);
