@@ -112,6 +112,9 @@ struct Pending {
     acknowledged_at: Option<f64>,
     /// When a later record of the partition arrived first.
     overtaken_at: Option<f64>,
+    /// Read back before its acknowledgement was taken (the producer's
+    /// report can come after the consumer's read): kept for the report.
+    received: bool,
 }
 
 #[derive(Debug, Default)]
@@ -205,6 +208,7 @@ impl Probe {
                 sent_at: now,
                 acknowledged_at: None,
                 overtaken_at: None,
+                received: false,
             },
         );
         self.totals.entry(broker).or_default().sent += 1;
@@ -223,7 +227,7 @@ impl Probe {
             return;
         };
         let Some(pending) = track.pending.get_mut(&sequence) else {
-            return; // already received back: the acknowledgement came late
+            return; // forgotten
         };
         let broker = pending.broker;
         let totals = self.totals.entry(broker).or_default();
@@ -232,6 +236,9 @@ impl Probe {
                 pending.acknowledged_at = Some(now);
                 totals.acknowledged += 1;
                 totals.produce_latency.observe(now - pending.sent_at);
+                if pending.received {
+                    track.pending.remove(&sequence);
+                }
                 self.note(broker, now, Event::Acknowledged);
             }
             Err(e) => {
@@ -272,7 +279,12 @@ impl Probe {
             track.received.pop_first();
         }
         track.highest_received = track.highest_received.max(Some(record.sequence));
-        track.pending.remove(&record.sequence);
+        match track.pending.get_mut(&record.sequence) {
+            Some(pending) if pending.acknowledged_at.is_none() => pending.received = true,
+            _ => {
+                track.pending.remove(&record.sequence);
+            }
+        }
         // Every acknowledged record before this one should have come first.
         for (_, pending) in track.pending.range_mut(..record.sequence) {
             if pending.acknowledged_at.is_some() && pending.overtaken_at.is_none() {

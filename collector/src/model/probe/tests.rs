@@ -100,13 +100,21 @@ fn a_record_received_twice_is_a_duplicate_and_another_run_is_ignored() {
 }
 
 #[test]
-fn an_acknowledgement_after_the_record_came_back_changes_nothing() {
+fn an_acknowledgement_taken_after_the_record_came_back_still_counts() {
     let mut probe = Probe::new(RUN, 10.0, 60.0);
-    let sequence = probe.sent(0, 1, 100.0);
-    probe.received(0, record(sequence, 100.0), 100.01);
-    probe.delivered(0, sequence, Ok(()), 100.02);
-    assert_eq!(probe.totals()[&1].acknowledged, 0);
-    assert_eq!(probe.totals()[&1].received, 1);
+    let first = probe.sent(0, 1, 100.0);
+    let second = probe.sent(0, 1, 101.0);
+    probe.delivered(0, first, Ok(()), 100.01);
+    // The consumer reads the second before the producer reports it.
+    probe.received(0, record(first, 100.0), 101.5);
+    probe.received(0, record(second, 101.0), 101.5);
+    probe.delivered(0, second, Ok(()), 101.6);
+    probe.settle(200.0, 600.0);
+    let totals = &probe.totals()[&1];
+    assert_eq!((totals.acknowledged, totals.received, totals.lost), (2, 2, 0));
+    assert_eq!(totals.produce_latency.count, 2);
+    assert!((totals.produce_latency.sum - 0.61).abs() < 1e-9);
+    assert_eq!(probe.windows(200.0)[&1].oldest_waiting, None);
 }
 
 #[test]
