@@ -16,10 +16,18 @@ fn probe_alerts(url: &str) -> Vec<(String, String, String)> {
         .cloned()
         .unwrap_or_default()
         .iter()
-        .filter(|a| a["labels"]["alertname"].as_str().is_some_and(|n| n.starts_with("KafkaProbe")))
+        .filter(|a| {
+            a["labels"]["alertname"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("KafkaProbe"))
+        })
         .map(|a| {
             let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-            (text(&a["labels"]["alertname"]), text(&a["labels"]["broker"]), text(&a["state"]))
+            (
+                text(&a["labels"]["alertname"]),
+                text(&a["labels"]["broker"]),
+                text(&a["state"]),
+            )
         })
         .collect()
 }
@@ -65,27 +73,51 @@ fn a_broker_set_down_fires_its_own_probe_alert_only_and_recovers() {
         &mock.bootstrap_servers(),
     ));
     let metrics = format!("{url}/metrics");
-    eventually("records read back through every broker", Duration::from_secs(30), || {
-        let scrape = Scrape::fetch(&metrics);
-        let received = scrape.by_label("brokerwatch_probe_records_received_total", "broker");
-        (["1", "2", "3"].iter().all(|b| received.get(*b).is_some_and(|n| *n >= 5.0)))
+    eventually(
+        "records read back through every broker",
+        Duration::from_secs(30),
+        || {
+            let scrape = Scrape::fetch(&metrics);
+            let received = scrape.by_label("brokerwatch_probe_records_received_total", "broker");
+            (["1", "2", "3"]
+                .iter()
+                .all(|b| received.get(*b).is_some_and(|n| *n >= 5.0)))
             .then_some(())
-    });
+        },
+    );
     let scrape = Scrape::fetch(&metrics);
     for broker in ["1", "2", "3"] {
         let acknowledged = scrape
-            .sum("brokerwatch_probe_records_acknowledged_total", &[("broker", broker)])
+            .sum(
+                "brokerwatch_probe_records_acknowledged_total",
+                &[("broker", broker)],
+            )
             .unwrap();
         let timed = scrape
-            .sum("brokerwatch_probe_end_to_end_latency_seconds_count", &[("broker", broker)])
+            .sum(
+                "brokerwatch_probe_end_to_end_latency_seconds_count",
+                &[("broker", broker)],
+            )
             .unwrap();
-        assert!(acknowledged >= 5.0 && timed >= 5.0, "broker {broker}: {acknowledged} acknowledged, {timed} timed");
+        assert!(
+            acknowledged >= 5.0 && timed >= 5.0,
+            "broker {broker}: {acknowledged} acknowledged, {timed} timed"
+        );
         assert_eq!(
-            scrape.sum("brokerwatch_probe_records_lost_total", &[("broker", broker)]),
+            scrape.sum(
+                "brokerwatch_probe_records_lost_total",
+                &[("broker", broker)]
+            ),
             Some(0.0)
         );
     }
-    assert!(probe_alerts(&url).iter().all(|(_, _, state)| state != "firing"), "{:?}", probe_alerts(&url));
+    assert!(
+        probe_alerts(&url)
+            .iter()
+            .all(|(_, _, state)| state != "firing"),
+        "{:?}",
+        probe_alerts(&url)
+    );
 
     mock.broker_down(2).expect("down");
     let fired = eventually("broker 2's probe alert", Duration::from_secs(30), || {
@@ -108,18 +140,33 @@ fn a_broker_set_down_fires_its_own_probe_alert_only_and_recovers() {
         .cloned()
         .unwrap();
     let summary = alert["annotations"]["summary"].as_str().unwrap();
-    assert!(summary.starts_with("Writes to broker 2 fail: "), "{summary}");
+    assert!(
+        summary.starts_with("Writes to broker 2 fail: "),
+        "{summary}"
+    );
     let description = alert["annotations"]["description"].as_str().unwrap();
-    assert!(description.contains("partition 1 of brokerwatch-probe, led by broker 2"), "{description}");
+    assert!(
+        description.contains("partition 1 of brokerwatch-probe, led by broker 2"),
+        "{description}"
+    );
 
     mock.broker_up(2).expect("up");
-    eventually("broker 2's probe alert resolved", Duration::from_secs(60), || {
-        probe_alerts(&url)
-            .iter()
-            .all(|(name, b, s)| !(name == "KafkaProbeProduceFailing" && b == "2" && s == "firing"))
-            .then_some(())
-    });
-    let still: Vec<_> = probe_alerts(&url).into_iter().filter(|(_, _, s)| s == "firing").collect();
+    eventually(
+        "broker 2's probe alert resolved",
+        Duration::from_secs(60),
+        || {
+            probe_alerts(&url)
+                .iter()
+                .all(|(name, b, s)| {
+                    !(name == "KafkaProbeProduceFailing" && b == "2" && s == "firing")
+                })
+                .then_some(())
+        },
+    );
+    let still: Vec<_> = probe_alerts(&url)
+        .into_iter()
+        .filter(|(_, _, s)| s == "firing")
+        .collect();
     assert!(still.is_empty(), "{still:?}");
     drop(collector);
 }

@@ -225,7 +225,11 @@ impl Prober {
             let assignment: Vec<&[i32]> = changes.add.iter().map(Vec::as_slice).collect();
             let options = AdminOptions::new().request_timeout(Some(self.timeout));
             let result = if partitions.is_empty() {
-                let new = NewTopic::new(&topic, assignment.len() as i32, TopicReplication::Variable(&assignment));
+                let new = NewTopic::new(
+                    &topic,
+                    assignment.len() as i32,
+                    TopicReplication::Variable(&assignment),
+                );
                 self.clients
                     .runtime
                     .block_on(self.clients.admin.create_topics([&new], &options))
@@ -236,7 +240,11 @@ impl Prober {
                     .runtime
                     .block_on(self.clients.admin.create_partitions([&new], &options))
             };
-            let what = if partitions.is_empty() { "create topic" } else { "add partitions to" };
+            let what = if partitions.is_empty() {
+                "create topic"
+            } else {
+                "add partitions to"
+            };
             match result.map(|mut r| r.pop()) {
                 Ok(Some(Ok(_)) | Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists)))) => {
                     info!(topic, partitions = assignment.len(), "probe: {what} {topic}: done");
@@ -258,7 +266,11 @@ impl Prober {
         self.brokers_without = brokers
             .iter()
             .copied()
-            .filter(|b| !partitions.iter().any(|p| layout::judged_broker(p) == Some(*b)))
+            .filter(|b| {
+                !partitions
+                    .iter()
+                    .any(|p| layout::judged_broker(p) == Some(*b))
+            })
             .collect();
         self.assign(&partitions);
         self.partitions = partitions;
@@ -278,7 +290,9 @@ impl Prober {
             .with_topic_partitions(Some(vec![TopicPartitions::default()
                 .with_topic(TopicName(StrBytes::from_string(self.config.topic.clone())))
                 .with_partitions(elect.to_vec())]));
-        let result = wire.refresh().and_then(|_| wire.send_to_controller(&request));
+        let result = wire
+            .refresh()
+            .and_then(|_| wire.send_to_controller(&request));
         match result {
             Ok(answer) if answer.error_code == 0 => {
                 info!(partitions = ?elect, "probe: preferred leaders elected for the probe partitions that had moved");
@@ -297,14 +311,15 @@ impl Prober {
         let mut list = TopicPartitionList::new();
         for id in &ids {
             let offset = match self.clients.consumer.position().ok().and_then(|tpl| {
-                tpl.find_partition(&self.config.topic, *id).map(|e| e.offset())
+                tpl.find_partition(&self.config.topic, *id)
+                    .map(|e| e.offset())
             }) {
                 Some(Offset::Offset(at)) if self.assigned.contains(id) => Offset::Offset(at),
-                _ => match self
-                    .clients
-                    .consumer
-                    .fetch_watermarks(&self.config.topic, *id, self.timeout)
-                {
+                _ => match self.clients.consumer.fetch_watermarks(
+                    &self.config.topic,
+                    *id,
+                    self.timeout,
+                ) {
                     Ok((_, high)) => Offset::Offset(high),
                     Err(_) => Offset::Beginning,
                 },
@@ -326,7 +341,12 @@ impl Prober {
             };
             let sequence = self.probe.sent(partition.id, broker, now);
             if partition.leader < 0 {
-                self.probe.delivered(partition.id, sequence, Err("the partition has no leader".into()), now);
+                self.probe.delivered(
+                    partition.id,
+                    sequence,
+                    Err("the partition has no leader".into()),
+                    now,
+                );
                 continue;
             }
             let value = ProbeRecord {
@@ -340,7 +360,8 @@ impl Prober {
                     .partition(partition.id)
                     .payload(value.as_slice());
             if let Err((e, _)) = self.clients.producer.send(record) {
-                self.probe.delivered(partition.id, sequence, Err(e.to_string()), now);
+                self.probe
+                    .delivered(partition.id, sequence, Err(e.to_string()), now);
             }
         }
     }
@@ -360,7 +381,11 @@ impl Prober {
             if left.is_zero() {
                 return;
             }
-            match self.clients.consumer.poll(left.min(Duration::from_millis(20))) {
+            match self
+                .clients
+                .consumer
+                .poll(left.min(Duration::from_millis(20)))
+            {
                 Some(Ok(message)) => {
                     if let Some(record) = message.payload().and_then(ProbeRecord::decode) {
                         self.probe.received(message.partition(), record, unix_now());
@@ -376,15 +401,25 @@ impl Prober {
         let Ok(positions) = self.clients.consumer.position() else {
             return;
         };
-        if positions.elements().iter().all(|e| !matches!(e.offset(), Offset::Offset(_))) {
+        if positions
+            .elements()
+            .iter()
+            .all(|e| !matches!(e.offset(), Offset::Offset(_)))
+        {
             return;
         }
         let started = Instant::now();
         match self.clients.consumer.commit(&positions, CommitMode::Sync) {
-            Ok(()) => self.probe.commit_latency.observe(started.elapsed().as_secs_f64()),
+            Ok(()) => self
+                .probe
+                .commit_latency
+                .observe(started.elapsed().as_secs_f64()),
             Err(e) => {
                 self.probe.commit_failures += 1;
-                self.say(format!("probe: committing in group {}: {e}", self.config.group));
+                self.say(format!(
+                    "probe: committing in group {}: {e}",
+                    self.config.group
+                ));
             }
         }
     }
@@ -405,16 +440,47 @@ impl Prober {
 /// window's success ratio, and the commit latency.
 pub fn expose(found: &ProbeFindings, families: &mut Families, now: f64) {
     families
-        .gauge("brokerwatch_probe_age_seconds", "Age of the end-to-end probe's last round.")
+        .gauge(
+            "brokerwatch_probe_age_seconds",
+            "Age of the end-to-end probe's last round.",
+        )
         .value(now - found.at);
     let counters: [(&str, &str, fn(&BrokerTotals) -> u64); 7] = [
-        ("brokerwatch_probe_records_sent_total", "Probe records sent to the partition the broker leads.", |t| t.sent),
-        ("brokerwatch_probe_records_acknowledged_total", "Probe records the cluster acknowledged (acks=all).", |t| t.acknowledged),
-        ("brokerwatch_probe_records_failed_total", "Probe records the cluster refused or did not acknowledge in time.", |t| t.failed),
-        ("brokerwatch_probe_records_received_total", "Probe records read back.", |t| t.received),
-        ("brokerwatch_probe_records_lost_total", "Probe records acknowledged and never read back while later ones were.", |t| t.lost),
-        ("brokerwatch_probe_records_duplicated_total", "Probe records read back more than once.", |t| t.duplicated),
-        ("brokerwatch_probe_records_out_of_order_total", "Probe records read back after a later one of their partition.", |t| t.out_of_order),
+        (
+            "brokerwatch_probe_records_sent_total",
+            "Probe records sent to the partition the broker leads.",
+            |t| t.sent,
+        ),
+        (
+            "brokerwatch_probe_records_acknowledged_total",
+            "Probe records the cluster acknowledged (acks=all).",
+            |t| t.acknowledged,
+        ),
+        (
+            "brokerwatch_probe_records_failed_total",
+            "Probe records the cluster refused or did not acknowledge in time.",
+            |t| t.failed,
+        ),
+        (
+            "brokerwatch_probe_records_received_total",
+            "Probe records read back.",
+            |t| t.received,
+        ),
+        (
+            "brokerwatch_probe_records_lost_total",
+            "Probe records acknowledged and never read back while later ones were.",
+            |t| t.lost,
+        ),
+        (
+            "brokerwatch_probe_records_duplicated_total",
+            "Probe records read back more than once.",
+            |t| t.duplicated,
+        ),
+        (
+            "brokerwatch_probe_records_out_of_order_total",
+            "Probe records read back after a later one of their partition.",
+            |t| t.out_of_order,
+        ),
     ];
     for (name, help, value) in counters {
         let mut family = families.counter(name, help);
@@ -423,35 +489,63 @@ pub fn expose(found: &ProbeFindings, families: &mut Families, now: f64) {
         }
     }
     let histograms: [(&str, &str, fn(&BrokerTotals) -> &Histogram); 2] = [
-        ("brokerwatch_probe_produce_latency_seconds", "From a probe record's send to its acknowledgement (acks=all).", |t| &t.produce_latency),
-        ("brokerwatch_probe_end_to_end_latency_seconds", "From a probe record's send to its read-back.", |t| &t.end_to_end_latency),
+        (
+            "brokerwatch_probe_produce_latency_seconds",
+            "From a probe record's send to its acknowledgement (acks=all).",
+            |t| &t.produce_latency,
+        ),
+        (
+            "brokerwatch_probe_end_to_end_latency_seconds",
+            "From a probe record's send to its read-back.",
+            |t| &t.end_to_end_latency,
+        ),
     ];
     for (name, help, histogram) in histograms {
         let mut family = families.histogram(name, help);
         for (broker, totals) in &found.totals {
             let h = histogram(totals);
-            family.observations(&[("broker", &broker.to_string())], buckets(h), h.count, h.sum);
+            family.observations(
+                &[("broker", &broker.to_string())],
+                buckets(h),
+                h.count,
+                h.sum,
+            );
         }
     }
     let commit = &found.commit_latency;
     families
-        .histogram("brokerwatch_probe_commit_latency_seconds", "How long the probe group's offset commit takes (one request to its coordinator).")
+        .histogram(
+            "brokerwatch_probe_commit_latency_seconds",
+            "How long the probe group's offset commit takes (one request to its coordinator).",
+        )
         .observations(&[], buckets(commit), commit.count, commit.sum);
     families
-        .counter("brokerwatch_probe_commit_failures_total", "Offset commits of the probe group that failed.")
+        .counter(
+            "brokerwatch_probe_commit_failures_total",
+            "Offset commits of the probe group that failed.",
+        )
         .value(found.commit_failures as f64);
-    let mut ratio = families.gauge("brokerwatch_probe_produce_success_ratio", "Probe records acknowledged over those that ended, within [probe] window.");
+    let mut ratio = families.gauge(
+        "brokerwatch_probe_produce_success_ratio",
+        "Probe records acknowledged over those that ended, within [probe] window.",
+    );
     for (broker, window) in &found.windows {
         if let Some(r) = window.success_ratio() {
             ratio.add(&[("broker", &broker.to_string())], r);
         }
     }
-    let mut without = families.gauge("brokerwatch_probe_broker_without_partition", "1 for a broker in the metadata that leads no probe partition (not probed).");
+    let mut without = families.gauge(
+        "brokerwatch_probe_broker_without_partition",
+        "1 for a broker in the metadata that leads no probe partition (not probed).",
+    );
     for broker in &found.brokers_without_partition {
         without.add(&[("broker", &broker.to_string())], 1.0);
     }
 }
 
 fn buckets(h: &Histogram) -> impl Iterator<Item = (f64, u64)> + '_ {
-    LATENCY_BUCKETS.iter().copied().zip(h.buckets.iter().copied())
+    LATENCY_BUCKETS
+        .iter()
+        .copied()
+        .zip(h.buckets.iter().copied())
 }

@@ -78,9 +78,10 @@ impl QuorumReading {
             .into_iter()
             .filter(|l| {
                 l.voter
-                    && l.seconds.map_or(l.records > LAGGING_RECORDS_WITHOUT_TIMES, |s| {
-                        s > max_seconds
-                    })
+                    && l.seconds
+                        .map_or(l.records > LAGGING_RECORDS_WITHOUT_TIMES, |s| {
+                            s > max_seconds
+                        })
             })
             .collect()
     }
@@ -141,7 +142,8 @@ impl ReassignmentWatch {
                 },
                 Some(before) => {
                     let joined = moving.adding.len() < before.moving.adding.len();
-                    let grew = matches!((before.copied_bytes, copied_bytes), (Some(b), Some(a)) if a > b);
+                    let grew =
+                        matches!((before.copied_bytes, copied_bytes), (Some(b), Some(a)) if a > b);
                     MovingFacts {
                         progressed_at: if joined || grew {
                             now
@@ -221,12 +223,25 @@ mod tests {
             }
         );
         assert_eq!(lags[1].seconds, Some(0.5));
-        assert_eq!((lags[3].voter, lags[3].records, lags[3].seconds), (false, 200, None));
+        assert_eq!(
+            (lags[3].voter, lags[3].records, lags[3].seconds),
+            (false, 200, None)
+        );
         let lagging: Vec<i32> = quorum.lagging_voters(30.0).iter().map(|l| l.id).collect();
         assert_eq!(lagging, vec![3]);
-        assert!(quorum.lagging_voters(45.0).is_empty(), "45 s is not more than 45 s");
+        assert!(
+            quorum.lagging_voters(45.0).is_empty(),
+            "45 s is not more than 45 s"
+        );
         assert_eq!(quorum.leader(), Some(1));
-        assert_eq!(QuorumReading { leader: -1, ..quorum }.leader(), None);
+        assert_eq!(
+            QuorumReading {
+                leader: -1,
+                ..quorum
+            }
+            .leader(),
+            None
+        );
     }
 
     #[test]
@@ -235,11 +250,19 @@ mod tests {
             leader: 1,
             epoch: 1,
             high_watermark: 5000,
-            voters: vec![replica(1, 5000, -1), replica(2, 3999, -1), replica(3, 4000, -1)],
+            voters: vec![
+                replica(1, 5000, -1),
+                replica(2, 3999, -1),
+                replica(3, 4000, -1),
+            ],
             observers: vec![],
         };
         let lagging: Vec<i32> = quorum.lagging_voters(30.0).iter().map(|l| l.id).collect();
-        assert_eq!(lagging, vec![2], "1,001 records behind; 1,000 is not more than 1,000");
+        assert_eq!(
+            lagging,
+            vec![2],
+            "1,001 records behind; 1,000 is not more than 1,000"
+        );
     }
 
     fn moving(partition: i32, adding: &[i32]) -> Moving {
@@ -256,21 +279,43 @@ mod tests {
         let mut watch = ReassignmentWatch::default();
         let key = |p: i32| (("orders".to_owned(), p), 4);
         let sizes = |bytes: u64| HashMap::from([(key(0), bytes), (key(1), 10)]);
-        let first = watch.observe(vec![moving(0, &[4]), moving(1, &[4, 5])], Some(&sizes(100)), 10.0);
+        let first = watch.observe(
+            vec![moving(0, &[4]), moving(1, &[4, 5])],
+            Some(&sizes(100)),
+            10.0,
+        );
         assert_eq!(first.len(), 2);
-        assert_eq!((first[0].since, first[0].progressed_at, first[0].copied_bytes), (10.0, 10.0, Some(100)));
+        assert_eq!(
+            (
+                first[0].since,
+                first[0].progressed_at,
+                first[0].copied_bytes
+            ),
+            (10.0, 10.0, Some(100))
+        );
         // Partition 0 grows; partition 1 stands still.
-        let second = watch.observe(vec![moving(0, &[4]), moving(1, &[4, 5])], Some(&sizes(200)), 20.0);
+        let second = watch.observe(
+            vec![moving(0, &[4]), moving(1, &[4, 5])],
+            Some(&sizes(200)),
+            20.0,
+        );
         assert_eq!((second[0].since, second[0].progressed_at), (10.0, 20.0));
         assert_eq!((second[1].since, second[1].progressed_at), (10.0, 10.0));
         // Partition 1's broker 5 joins: progress, though its bytes stand.
-        let third = watch.observe(vec![moving(0, &[4]), moving(1, &[4])], Some(&sizes(200)), 30.0);
+        let third = watch.observe(
+            vec![moving(0, &[4]), moving(1, &[4])],
+            Some(&sizes(200)),
+            30.0,
+        );
         assert_eq!(third[0].progressed_at, 20.0);
         assert_eq!(third[1].progressed_at, 30.0);
         // Without log dirs, the last bytes known stay, and only joins count.
         let fourth = watch.observe(vec![moving(0, &[4])], None, 40.0);
         assert_eq!(fourth.len(), 1, "partition 1 is done and forgotten");
-        assert_eq!((fourth[0].progressed_at, fourth[0].copied_bytes), (20.0, Some(200)));
+        assert_eq!(
+            (fourth[0].progressed_at, fourth[0].copied_bytes),
+            (20.0, Some(200))
+        );
         // Listed again after it ended: a new reassignment.
         let fifth = watch.observe(vec![moving(0, &[4]), moving(1, &[4])], None, 50.0);
         assert_eq!((fifth[1].since, fifth[1].progressed_at), (50.0, 50.0));

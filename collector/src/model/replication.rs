@@ -452,7 +452,10 @@ pub(crate) mod tests {
         assert_eq!(facts.diagnosis.reassigning, 2);
         assert_eq!(facts.brokers[&4].missing_from_isr, 1);
         assert_eq!(facts.brokers[&2].missing_from_isr, 1);
-        assert_eq!(facts.brokers[&5].missing_from_isr, 1, "partition 1's adding replica");
+        assert_eq!(
+            facts.brokers[&5].missing_from_isr, 1,
+            "partition 1's adding replica"
+        );
         // Without the list, the replica counts guess wrong: most of the
         // topic's partitions have 4, so none looks moved.
         let guessed = analyze(&snapshot, &BTreeSet::new());

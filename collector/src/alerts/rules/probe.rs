@@ -66,7 +66,10 @@ fn judge_probe(j: &mut Judge, config: &Config, probe: &ProbeFindings) {
                 &common(vec![
                     ("acknowledged", w.acknowledged.to_string()),
                     ("attempts", attempts.to_string()),
-                    ("error", w.last_error.clone().unwrap_or_else(|| "none given".into())),
+                    (
+                        "error",
+                        w.last_error.clone().unwrap_or_else(|| "none given".into()),
+                    ),
                 ]),
             );
         }
@@ -91,14 +94,22 @@ fn latency(
     mut values: Vec<(&'static str, String)>,
 ) {
     let waiting = w.oldest_waiting.unwrap_or(0.0);
-    let Some(worst) = w.end_to_end_p99.into_iter().chain(w.oldest_waiting).reduce(f64::max)
+    let Some(worst) = w
+        .end_to_end_p99
+        .into_iter()
+        .chain(w.oldest_waiting)
+        .reduce(f64::max)
     else {
         return; // nothing sent, nothing to judge
     };
     let seconds = |s: f64| format!("{s:.2}s");
     values.extend([
         ("latency", seconds(worst)),
-        ("p99", w.end_to_end_p99.map_or_else(|| "none read back".into(), seconds)),
+        (
+            "p99",
+            w.end_to_end_p99
+                .map_or_else(|| "none read back".into(), seconds),
+        ),
         ("received", w.received.to_string()),
         ("waiting", seconds(waiting)),
     ]);
@@ -129,13 +140,21 @@ fn quorum(j: &mut Judge, found: &Controllers) {
         None => (
             true,
             "has no leader".to_owned(),
-            format!("None of its {voters} voters leads (epoch {}).", quorum.epoch),
+            format!(
+                "None of its {voters} voters leads (epoch {}).",
+                quorum.epoch
+            ),
         ),
         Some(_) if !lagging.is_empty() => {
             let named: Vec<String> = lagging
                 .iter()
                 .map(|l| match l.seconds {
-                    Some(s) => format!("controller {} ({} records, {} behind)", l.id, l.records, age(s)),
+                    Some(s) => format!(
+                        "controller {} ({} records, {} behind)",
+                        l.id,
+                        l.records,
+                        age(s)
+                    ),
                     None => format!("controller {} ({} records behind)", l.id, l.records),
                 })
                 .collect();
@@ -170,7 +189,10 @@ fn reassignments(j: &mut Judge, found: &Controllers, now: f64) {
         .iter()
         .filter(|m| now - m.progressed_at >= minutes * 60.0)
         .collect();
-    let mut adding: Vec<i32> = stuck.iter().flat_map(|m| m.moving.adding.iter().copied()).collect();
+    let mut adding: Vec<i32> = stuck
+        .iter()
+        .flat_map(|m| m.moving.adding.iter().copied())
+        .collect();
     adding.sort_unstable();
     adding.dedup();
     let partitions: Vec<String> = stuck
@@ -191,8 +213,12 @@ fn reassignments(j: &mut Judge, found: &Controllers, now: f64) {
         .iter()
         .filter_map(|b| found.throttles.get(b).map(|t| (b, t)))
         .flat_map(|(b, t)| {
-            t.iter()
-                .map(move |(direction, rate)| format!("broker {b} {direction} {}/s", super::broker::bytes(*rate as f64)))
+            t.iter().map(move |(direction, rate)| {
+                format!(
+                    "broker {b} {direction} {}/s",
+                    super::broker::bytes(*rate as f64)
+                )
+            })
         })
         .collect();
     let throttle = if throttled.is_empty() {
@@ -212,7 +238,11 @@ fn reassignments(j: &mut Judge, found: &Controllers, now: f64) {
                 format!(
                     "{}{}",
                     partitions.join(", "),
-                    if more > 0 { format!(" and {more} more") } else { String::new() }
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    }
                 ),
             ),
             ("adding", list(&adding)),

@@ -94,7 +94,12 @@ impl ControllersCheck {
 
     /// Whether to go on with `what` after `result`: an unsupported request
     /// is said once and skipped from then on.
-    fn offered<T>(&mut self, what: &'static str, result: Result<T, WireError>, why: &str) -> Result<Option<T>, String> {
+    fn offered<T>(
+        &mut self,
+        what: &'static str,
+        result: Result<T, WireError>,
+        why: &str,
+    ) -> Result<Option<T>, String> {
         match result {
             Ok(answer) => Ok(Some(answer)),
             Err(WireError::Unsupported(_)) => {
@@ -107,7 +112,8 @@ impl ControllersCheck {
         }
     }
 
-    fn read(&mut self, found: &mut Controllers, now: f64) -> Result<(), String> {
+    /// One reading into `found` (kept where a request fails).
+    pub fn read(&mut self, found: &mut Controllers, now: f64) -> Result<(), String> {
         let wire = self.wire.as_mut().expect("checked by the caller");
         let controller = wire.refresh().map_err(|e| e.to_string())?;
         if found.at > 0.0 && controller.is_some() && controller != found.controller {
@@ -155,8 +161,16 @@ impl ControllersCheck {
             let request = ListPartitionReassignmentsRequest::default()
                 .with_timeout_ms(self.config.timeout.as_millis().min(60_000) as i32)
                 .with_topics(None);
-            let answer = self.wire.as_mut().expect("set").send_to_controller(&request);
-            if let Some(answer) = self.offered("ListPartitionReassignments", answer, "reassignments are told from replica counts")? {
+            let answer = self
+                .wire
+                .as_mut()
+                .expect("set")
+                .send_to_controller(&request);
+            if let Some(answer) = self.offered(
+                "ListPartitionReassignments",
+                answer,
+                "reassignments are told from replica counts",
+            )? {
                 if answer.error_code != 0 {
                     return Err(format!(
                         "kafka: ListPartitionReassignments refused (error {}): {}",
@@ -176,8 +190,11 @@ impl ControllersCheck {
                         })
                     })
                     .collect();
-                found.reassignments =
-                    Some(Arc::new(self.watch.observe(listing, self.sizes.as_ref(), now)));
+                found.reassignments = Some(Arc::new(self.watch.observe(
+                    listing,
+                    self.sizes.as_ref(),
+                    now,
+                )));
             }
         }
         found.at = now;
@@ -206,7 +223,11 @@ impl ControllersCheck {
                     .as_mut()
                     .expect("set")
                     .send_to(broker, &DescribeLogDirsRequest::default().with_topics(None));
-                match self.offered("DescribeLogDirs", answer, "log dirs come from the agents only") {
+                match self.offered(
+                    "DescribeLogDirs",
+                    answer,
+                    "log dirs come from the agents only",
+                ) {
                     Ok(Some(answer)) => {
                         let listed = answer.results.iter().map(|dir| {
                             let mut size_bytes = 0;
@@ -216,7 +237,12 @@ impl ControllersCheck {
                                     let bytes = p.partition_size.max(0) as u64;
                                     size_bytes += bytes;
                                     partitions += 1;
-                                    *sizes.entry(((topic.name.to_string(), p.partition_index), broker)).or_default() += bytes;
+                                    *sizes
+                                        .entry((
+                                            (topic.name.to_string(), p.partition_index),
+                                            broker,
+                                        ))
+                                        .or_default() += bytes;
                                 }
                             }
                             let known = |v: i64| u64::try_from(v).ok();
@@ -241,11 +267,18 @@ impl ControllersCheck {
                         .with_resource_type(4) // BROKER
                         .with_resource_name(StrBytes::from_string(broker.to_string()))
                         .with_configuration_keys(Some(
-                            THROTTLES.iter().map(|(k, _)| StrBytes::from_static_str(k)).collect(),
+                            THROTTLES
+                                .iter()
+                                .map(|(k, _)| StrBytes::from_static_str(k))
+                                .collect(),
                         )),
                 ]);
                 let answer = self.wire.as_mut().expect("set").send_to(broker, &request);
-                match self.offered("DescribeConfigs", answer, "replication throttles are unknown") {
+                match self.offered(
+                    "DescribeConfigs",
+                    answer,
+                    "replication throttles are unknown",
+                ) {
                     Ok(Some(answer)) => {
                         let set: Vec<(&'static str, u64)> = answer
                             .results
@@ -253,7 +286,8 @@ impl ControllersCheck {
                             .filter(|r| r.error_code == 0)
                             .flat_map(|r| r.configs.iter())
                             .filter_map(|c| {
-                                let (_, direction) = THROTTLES.iter().find(|(k, _)| **k == *c.name)?;
+                                let (_, direction) =
+                                    THROTTLES.iter().find(|(k, _)| **k == *c.name)?;
                                 let rate: u64 = c.value.as_deref()?.parse().ok()?;
                                 Some((*direction, rate))
                             })
@@ -305,7 +339,11 @@ impl ControllersCheck {
                     }
                 }
             }
-            std::thread::sleep(self.config.metadata_interval.saturating_sub(started.elapsed()));
+            std::thread::sleep(
+                self.config
+                    .metadata_interval
+                    .saturating_sub(started.elapsed()),
+            );
         }
     }
 }
@@ -313,59 +351,107 @@ impl ControllersCheck {
 /// The controllers' series.
 pub fn expose(found: &Controllers, families: &mut Families, now: f64) {
     families
-        .gauge("brokerwatch_controller_reading_age_seconds", "Age of the controllers' figures (quorum, reassignments).")
+        .gauge(
+            "brokerwatch_controller_reading_age_seconds",
+            "Age of the controllers' figures (quorum, reassignments).",
+        )
         .value(now - found.at);
     if let Some(controller) = found.controller {
         families
-            .gauge("brokerwatch_controller_id", "The controller the metadata names (in KRaft, a broker that forwards to it).")
+            .gauge(
+                "brokerwatch_controller_id",
+                "The controller the metadata names (in KRaft, a broker that forwards to it).",
+            )
             .value(f64::from(controller));
     }
     families
-        .counter("brokerwatch_controller_changes_total", "Times the controller the metadata names changed.")
+        .counter(
+            "brokerwatch_controller_changes_total",
+            "Times the controller the metadata names changed.",
+        )
         .value(found.controller_changes as f64);
     if let Some(quorum) = &found.quorum {
         families
-            .gauge("brokerwatch_controller_quorum_leader", "The KRaft quorum's leader (-1: none).")
+            .gauge(
+                "brokerwatch_controller_quorum_leader",
+                "The KRaft quorum's leader (-1: none).",
+            )
             .value(f64::from(quorum.leader));
         families
-            .gauge("brokerwatch_controller_quorum_epoch", "The KRaft quorum leader's epoch.")
+            .gauge(
+                "brokerwatch_controller_quorum_epoch",
+                "The KRaft quorum leader's epoch.",
+            )
             .value(f64::from(quorum.epoch));
         families
-            .gauge("brokerwatch_controller_quorum_high_watermark", "The metadata log's high watermark.")
+            .gauge(
+                "brokerwatch_controller_quorum_high_watermark",
+                "The metadata log's high watermark.",
+            )
             .value(quorum.high_watermark as f64);
         families
-            .counter("brokerwatch_controller_quorum_leader_changes_total", "Quorum leader elections seen (epoch rises).")
+            .counter(
+                "brokerwatch_controller_quorum_leader_changes_total",
+                "Quorum leader elections seen (epoch rises).",
+            )
             .value(found.quorum_leader_changes as f64);
         let lags = quorum.lags();
         let role = |voter: bool| if voter { "voter" } else { "observer" };
-        let mut records = families.gauge("brokerwatch_controller_quorum_lag_records", "Records a voter or observer is behind the metadata log's high watermark.");
+        let mut records = families.gauge(
+            "brokerwatch_controller_quorum_lag_records",
+            "Records a voter or observer is behind the metadata log's high watermark.",
+        );
         for lag in &lags {
-            records.add(&[("replica", &lag.id.to_string()), ("role", role(lag.voter))], lag.records as f64);
+            records.add(
+                &[("replica", &lag.id.to_string()), ("role", role(lag.voter))],
+                lag.records as f64,
+            );
         }
-        let mut seconds = families.gauge("brokerwatch_controller_quorum_lag_seconds", "Seconds since a voter or observer last caught up, behind the freshest voter.");
+        let mut seconds = families.gauge(
+            "brokerwatch_controller_quorum_lag_seconds",
+            "Seconds since a voter or observer last caught up, behind the freshest voter.",
+        );
         for lag in &lags {
             if let Some(s) = lag.seconds {
-                seconds.add(&[("replica", &lag.id.to_string()), ("role", role(lag.voter))], s);
+                seconds.add(
+                    &[("replica", &lag.id.to_string()), ("role", role(lag.voter))],
+                    s,
+                );
             }
         }
     }
     if let Some(moving) = &found.reassignments {
         families
-            .gauge("brokerwatch_reassignments_in_progress", "Partitions being reassigned, as the controller lists them.")
+            .gauge(
+                "brokerwatch_reassignments_in_progress",
+                "Partitions being reassigned, as the controller lists them.",
+            )
             .value(moving.len() as f64);
         let oldest = moving.iter().map(|m| now - m.since).fold(0.0, f64::max);
         families
-            .gauge("brokerwatch_reassignment_oldest_age_seconds", "How long the oldest reassignment in flight has been seen.")
+            .gauge(
+                "brokerwatch_reassignment_oldest_age_seconds",
+                "How long the oldest reassignment in flight has been seen.",
+            )
             .value(oldest);
-        let still = moving.iter().map(|m| now - m.progressed_at).fold(0.0, f64::max);
+        let still = moving
+            .iter()
+            .map(|m| now - m.progressed_at)
+            .fold(0.0, f64::max);
         families
             .gauge("brokerwatch_reassignment_without_progress_seconds", "The longest a reassignment in flight has gone without a replica joining or its copies growing.")
             .value(still);
     }
-    let mut throttle = families.gauge("brokerwatch_broker_replication_throttle_bytes_per_second", "A broker's replication throttle (leader or follower side), where set.");
+    let mut throttle = families.gauge(
+        "brokerwatch_broker_replication_throttle_bytes_per_second",
+        "A broker's replication throttle (leader or follower side), where set.",
+    );
     for (broker, set) in found.throttles.iter() {
         for (direction, rate) in set {
-            throttle.add(&[("broker", &broker.to_string()), ("direction", direction)], *rate as f64);
+            throttle.add(
+                &[("broker", &broker.to_string()), ("direction", direction)],
+                *rate as f64,
+            );
         }
     }
     if let Some(dirs) = &found.log_dirs {
@@ -374,10 +460,26 @@ pub fn expose(found: &Controllers, families: &mut Families, now: f64) {
             .flat_map(|(b, list)| list.iter().map(move |d| (b.to_string(), d)))
             .collect();
         let columns: [(&str, &str, fn(&LogDir) -> Option<f64>); 4] = [
-            ("brokerwatch_broker_log_dir_offline", "1 when the broker reports the log dir offline (DescribeLogDirs).", |d| Some(f64::from(u8::from(d.offline())))),
-            ("brokerwatch_broker_log_dir_size_bytes", "Bytes of the partitions in the log dir, as the broker reports them.", |d| Some(d.size_bytes as f64)),
-            ("brokerwatch_broker_log_dir_total_bytes", "Capacity of the log dir's volume (Kafka 3.3+).", |d| d.total_bytes.map(|b| b as f64)),
-            ("brokerwatch_broker_log_dir_usable_bytes", "Free space of the log dir's volume (Kafka 3.3+).", |d| d.usable_bytes.map(|b| b as f64)),
+            (
+                "brokerwatch_broker_log_dir_offline",
+                "1 when the broker reports the log dir offline (DescribeLogDirs).",
+                |d| Some(f64::from(u8::from(d.offline()))),
+            ),
+            (
+                "brokerwatch_broker_log_dir_size_bytes",
+                "Bytes of the partitions in the log dir, as the broker reports them.",
+                |d| Some(d.size_bytes as f64),
+            ),
+            (
+                "brokerwatch_broker_log_dir_total_bytes",
+                "Capacity of the log dir's volume (Kafka 3.3+).",
+                |d| d.total_bytes.map(|b| b as f64),
+            ),
+            (
+                "brokerwatch_broker_log_dir_usable_bytes",
+                "Free space of the log dir's volume (Kafka 3.3+).",
+                |d| d.usable_bytes.map(|b| b as f64),
+            ),
         ];
         for (name, help, value) in columns {
             let mut family = families.gauge(name, help);

@@ -15,8 +15,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, RequestHeader,
-    ResponseHeader,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 
@@ -132,8 +131,11 @@ impl Connection {
             versions: HashMap::new(),
         };
         // Every broker answers ApiVersions v0, before authentication too.
-        let versions: ApiVersionsResponse =
-            connection.exchange(&ApiVersionsRequest::default(), ApiKey::ApiVersions as i16, 0)?;
+        let versions: ApiVersionsResponse = connection.exchange(
+            &ApiVersionsRequest::default(),
+            ApiKey::ApiVersions as i16,
+            0,
+        )?;
         if versions.error_code != 0 {
             return Err(failed(format!(
                 "{}: ApiVersions refused (error {})",
@@ -210,8 +212,8 @@ impl Connection {
         let mut answer = vec![0u8; size];
         self.stream.read_exact(&mut answer).map_err(|e| bad(&e))?;
         let mut answer = Bytes::from(answer);
-        let header = ResponseHeader::decode(&mut answer, A::header_version(version))
-            .map_err(|e| bad(&e))?;
+        let header =
+            ResponseHeader::decode(&mut answer, A::header_version(version)).map_err(|e| bad(&e))?;
         if header.correlation_id != self.correlation {
             return Err(bad(&"an answer to another request"));
         }
@@ -242,24 +244,23 @@ pub struct Wire {
 impl Wire {
     /// From librdkafka properties (`bootstrap.servers` and the security
     /// settings); a setting this client cannot honour is an error.
-    pub fn new(
-        properties: &BTreeMap<String, String>,
-        timeout: Duration,
-    ) -> Result<Wire, String> {
+    pub fn new(properties: &BTreeMap<String, String>, timeout: Duration) -> Result<Wire, String> {
         let security = Security::from_properties(properties)?;
-        let servers = properties.get("bootstrap.servers").map_or("", String::as_str);
+        let servers = properties
+            .get("bootstrap.servers")
+            .map_or("", String::as_str);
         let bootstrap = servers
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| {
                 let s = s.rsplit_once("://").map_or(s, |(_, rest)| rest);
-                let (host, port) = s
-                    .rsplit_once(':')
-                    .ok_or_else(|| format!("kafka.properties: bootstrap.servers: {s:?} has no port"))?;
-                let port = port
-                    .parse()
-                    .map_err(|_| format!("kafka.properties: bootstrap.servers: {s:?} has no port"))?;
+                let (host, port) = s.rsplit_once(':').ok_or_else(|| {
+                    format!("kafka.properties: bootstrap.servers: {s:?} has no port")
+                })?;
+                let port = port.parse().map_err(|_| {
+                    format!("kafka.properties: bootstrap.servers: {s:?} has no port")
+                })?;
                 Ok((host.trim_matches(['[', ']']).to_owned(), port))
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -361,7 +362,8 @@ impl Wire {
                 ))
             })
             .collect();
-        self.connections.retain(|id, _| metadata.brokers.iter().any(|b| b.node_id.0 == *id));
+        self.connections
+            .retain(|id, _| metadata.brokers.iter().any(|b| b.node_id.0 == *id));
         self.controller = (metadata.controller_id.0 >= 0).then_some(metadata.controller_id.0);
         Ok(self.controller)
     }

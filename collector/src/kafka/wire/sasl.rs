@@ -108,7 +108,8 @@ impl Scram {
 
     /// The proof, from the server's salt, iterations and nonce.
     pub(super) fn client_final(&mut self, server_first: &[u8]) -> Result<Vec<u8>, String> {
-        let text = std::str::from_utf8(server_first).map_err(|_| "the server's first message is not text")?;
+        let text = std::str::from_utf8(server_first)
+            .map_err(|_| "the server's first message is not text")?;
         let field = |name: char| {
             text.split(',')
                 .find_map(|f| f.strip_prefix(name).and_then(|f| f.strip_prefix('=')))
@@ -142,21 +143,28 @@ impl Scram {
         let without_proof = format!("c=biws,r={nonce}");
         self.auth_message = format!("{},{text},{without_proof}", self.client_first_bare());
         let signature = self.hmac(stored_key.as_ref(), self.auth_message.as_bytes());
-        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
+        let proof: Vec<u8> = client_key
+            .iter()
+            .zip(&signature)
+            .map(|(a, b)| a ^ b)
+            .collect();
         self.server_key = self.hmac(&salted, b"Server Key");
         Ok(format!("{without_proof},p={}", STANDARD.encode(proof)).into_bytes())
     }
 
     /// That the server knows the password too.
     pub(super) fn verify_server(&self, server_final: &[u8]) -> Result<(), String> {
-        let text = std::str::from_utf8(server_final).map_err(|_| "the server's last message is not text")?;
+        let text = std::str::from_utf8(server_final)
+            .map_err(|_| "the server's last message is not text")?;
         if let Some(error) = text.strip_prefix("e=") {
             return Err(format!("the server refused: {error}"));
         }
         let expected = STANDARD.encode(self.hmac(&self.server_key, self.auth_message.as_bytes()));
         match text.strip_prefix("v=") {
             Some(v) if v == expected => Ok(()),
-            _ => Err("the server's signature is wrong: it does not know this user's password".into()),
+            _ => {
+                Err("the server's signature is wrong: it does not know this user's password".into())
+            }
         }
     }
 }
@@ -190,7 +198,10 @@ mod tests {
         assert!(scram
             .verify_server(b"v=AAAATRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
             .is_err());
-        assert!(scram.verify_server(b"e=invalid-proof").unwrap_err().contains("invalid-proof"));
+        assert!(scram
+            .verify_server(b"e=invalid-proof")
+            .unwrap_err()
+            .contains("invalid-proof"));
     }
 
     #[test]

@@ -71,7 +71,10 @@ impl Security {
             "ssl.engine.location",
         ] {
             if let Some(value) = get(key).filter(|_| tls) {
-                return Err(unsupported(key, if key.contains("pass") { "***" } else { value }));
+                return Err(unsupported(
+                    key,
+                    if key.contains("pass") { "***" } else { value },
+                ));
             }
         }
         let tls = tls.then(|| tls_config(&get)).transpose()?;
@@ -110,15 +113,18 @@ fn tls_config<'a>(
     let mut roots = rustls::RootCertStore::empty();
     match get("ssl.ca.location") {
         Some(path) => {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("kafka.properties: ssl.ca.location: cannot read {path}: {e}"))?;
+            let pem = std::fs::read(path).map_err(|e| {
+                format!("kafka.properties: ssl.ca.location: cannot read {path}: {e}")
+            })?;
             for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
                 let cert = cert.map_err(|e| {
-                    format!("kafka.properties: ssl.ca.location: {path} is not PEM certificates: {e}")
+                    format!(
+                        "kafka.properties: ssl.ca.location: {path} is not PEM certificates: {e}"
+                    )
                 })?;
-                roots.add(cert).map_err(|e| {
-                    format!("kafka.properties: ssl.ca.location: {path}: {e}")
-                })?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("kafka.properties: ssl.ca.location: {path}: {e}"))?;
             }
             if roots.is_empty() {
                 return Err(format!(

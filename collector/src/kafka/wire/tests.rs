@@ -10,7 +10,10 @@ fn properties(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 #[test]
 fn bootstrap_servers_are_read_as_librdkafka_reads_them() {
     let wire = Wire::new(
-        &properties(&[("bootstrap.servers", "kafka-1:9092, SSL://kafka-2:9093,[::1]:9094")]),
+        &properties(&[(
+            "bootstrap.servers",
+            "kafka-1:9092, SSL://kafka-2:9093,[::1]:9094",
+        )]),
         Duration::from_secs(1),
     )
     .unwrap();
@@ -22,7 +25,10 @@ fn bootstrap_servers_are_read_as_librdkafka_reads_them() {
             ("::1".to_owned(), 9094)
         ]
     );
-    let no_port = Wire::new(&properties(&[("bootstrap.servers", "kafka-1")]), Duration::from_secs(1));
+    let no_port = Wire::new(
+        &properties(&[("bootstrap.servers", "kafka-1")]),
+        Duration::from_secs(1),
+    );
     assert!(no_port.err().unwrap().contains("has no port"));
 }
 
@@ -34,18 +40,42 @@ fn what_the_client_cannot_honour_is_one_line_naming_the_setting() {
         Security::from_properties(&properties(&all)).err().unwrap()
     };
     let gssapi = refused(&[("security.protocol", "SASL_PLAINTEXT")]);
-    assert!(gssapi.contains("sasl.mechanism = \"GSSAPI\" is not supported"), "{gssapi}");
-    let oauth = refused(&[("security.protocol", "sasl_ssl"), ("sasl.mechanism", "OAUTHBEARER")]);
+    assert!(
+        gssapi.contains("sasl.mechanism = \"GSSAPI\" is not supported"),
+        "{gssapi}"
+    );
+    let oauth = refused(&[
+        ("security.protocol", "sasl_ssl"),
+        ("sasl.mechanism", "OAUTHBEARER"),
+    ]);
     assert!(oauth.contains("OAUTHBEARER"), "{oauth}");
-    let no_user = refused(&[("security.protocol", "SASL_PLAINTEXT"), ("sasl.mechanism", "PLAIN")]);
+    let no_user = refused(&[
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanism", "PLAIN"),
+    ]);
     assert!(no_user.contains("sasl.username is not set"), "{no_user}");
-    let key_password = refused(&[("security.protocol", "SSL"), ("ssl.key.password", "hunter2")]);
-    assert!(key_password.contains("ssl.key.password = \"***\""), "{key_password}");
+    let key_password = refused(&[
+        ("security.protocol", "SSL"),
+        ("ssl.key.password", "hunter2"),
+    ]);
+    assert!(
+        key_password.contains("ssl.key.password = \"***\""),
+        "{key_password}"
+    );
     assert!(!key_password.contains("hunter2"));
-    let half = refused(&[("security.protocol", "SSL"), ("ssl.certificate.location", "/x.pem")]);
+    let half = refused(&[
+        ("security.protocol", "SSL"),
+        ("ssl.certificate.location", "/x.pem"),
+    ]);
     assert!(half.contains("go together"), "{half}");
-    let missing_ca = refused(&[("security.protocol", "SSL"), ("ssl.ca.location", "/nonexistent/ca.pem")]);
-    assert!(missing_ca.contains("cannot read /nonexistent/ca.pem"), "{missing_ca}");
+    let missing_ca = refused(&[
+        ("security.protocol", "SSL"),
+        ("ssl.ca.location", "/nonexistent/ca.pem"),
+    ]);
+    assert!(
+        missing_ca.contains("cannot read /nonexistent/ca.pem"),
+        "{missing_ca}"
+    );
     for error in [gssapi, oauth, no_user, key_password, half, missing_ca] {
         assert!(!error.contains('\n'));
     }
@@ -73,8 +103,18 @@ fn a_broker_that_does_not_answer_is_a_failure_naming_it() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let error = Connection::open("127.0.0.1", port, &Security::default(), Duration::from_secs(1))
-        .err()
-        .unwrap();
-    assert!(error.to_string().contains(&format!("127.0.0.1:{port}: cannot connect")), "{error}");
+    let error = Connection::open(
+        "127.0.0.1",
+        port,
+        &Security::default(),
+        Duration::from_secs(1),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("127.0.0.1:{port}: cannot connect")),
+        "{error}"
+    );
 }

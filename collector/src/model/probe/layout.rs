@@ -89,7 +89,11 @@ mod tests {
         assert_eq!(replicas_for(&brokers, 0, 3), vec![1, 2, 5]);
         assert_eq!(replicas_for(&brokers, 2, 3), vec![5, 1, 2]);
         assert_eq!(replicas_for(&brokers, 1, 2), vec![2, 5]);
-        assert_eq!(replicas_for(&brokers, 1, 7), vec![2, 5, 1], "never more than the brokers");
+        assert_eq!(
+            replicas_for(&brokers, 1, 7),
+            vec![2, 5, 1],
+            "never more than the brokers"
+        );
         let all: BTreeSet<i32> = brokers.into();
         let fresh = changes(&all, &[], 3);
         assert_eq!(fresh.add, vec![vec![1, 2, 5], vec![2, 5, 1], vec![5, 1, 2]]);

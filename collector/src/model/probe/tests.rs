@@ -29,7 +29,11 @@ fn a_record_reads_back_as_written_and_anything_else_is_not_a_probe_record() {
     let value = written.encode(100);
     assert_eq!(value.len(), 100);
     assert_eq!(ProbeRecord::decode(&value), Some(written));
-    assert_eq!(written.encode(3).len(), HEADER_BYTES, "never shorter than its header");
+    assert_eq!(
+        written.encode(3).len(),
+        HEADER_BYTES,
+        "never shorter than its header"
+    );
     assert_eq!(ProbeRecord::decode(b"BWP1 too short"), None);
     let mut foreign = value.clone();
     foreign[0] = b'X';
@@ -40,12 +44,22 @@ fn a_record_reads_back_as_written_and_anything_else_is_not_a_probe_record() {
 fn records_received_in_order_count_their_latencies_and_nothing_lost() {
     let mut probe = Probe::new(RUN, 10.0, 60.0);
     for sequence in send_acknowledged(&mut probe, 100.0, 3) {
-        probe.received(0, record(sequence, 100.0 + sequence as f64), 100.02 + sequence as f64);
+        probe.received(
+            0,
+            record(sequence, 100.0 + sequence as f64),
+            100.02 + sequence as f64,
+        );
     }
     probe.settle(200.0, 600.0);
     let totals = &probe.totals()[&1];
-    assert_eq!((totals.sent, totals.acknowledged, totals.received), (3, 3, 3));
-    assert_eq!((totals.lost, totals.duplicated, totals.out_of_order), (0, 0, 0));
+    assert_eq!(
+        (totals.sent, totals.acknowledged, totals.received),
+        (3, 3, 3)
+    );
+    assert_eq!(
+        (totals.lost, totals.duplicated, totals.out_of_order),
+        (0, 0, 0)
+    );
     assert_eq!(totals.produce_latency.count, 3);
     // 5 ms each: in the 5 ms bucket, not the 2.5 ms one.
     assert_eq!(totals.produce_latency.buckets[1], 0);
@@ -66,7 +80,10 @@ fn an_acknowledged_record_overtaken_by_a_later_one_is_lost_after_the_grace() {
     assert_eq!(probe.totals()[&1].lost, 2);
     let window = &probe.windows(113.1)[&1];
     assert_eq!(window.lost, 2);
-    assert_eq!(window.oldest_waiting, None, "the lost are no longer waited for");
+    assert_eq!(
+        window.oldest_waiting, None,
+        "the lost are no longer waited for"
+    );
 }
 
 #[test]
@@ -78,7 +95,10 @@ fn a_late_record_within_the_grace_is_out_of_order_not_lost() {
     probe.received(0, record(sent[1], 101.0), 105.0);
     probe.settle(200.0, 600.0);
     let totals = &probe.totals()[&1];
-    assert_eq!((totals.lost, totals.out_of_order, totals.received), (0, 1, 3));
+    assert_eq!(
+        (totals.lost, totals.out_of_order, totals.received),
+        (0, 1, 3)
+    );
 }
 
 #[test]
@@ -111,7 +131,10 @@ fn an_acknowledgement_taken_after_the_record_came_back_still_counts() {
     probe.delivered(0, second, Ok(()), 101.6);
     probe.settle(200.0, 600.0);
     let totals = &probe.totals()[&1];
-    assert_eq!((totals.acknowledged, totals.received, totals.lost), (2, 2, 0));
+    assert_eq!(
+        (totals.acknowledged, totals.received, totals.lost),
+        (2, 2, 0)
+    );
     assert_eq!(totals.produce_latency.count, 2);
     assert!((totals.produce_latency.sum - 0.61).abs() < 1e-9);
     assert_eq!(probe.windows(200.0)[&1].oldest_waiting, None);
