@@ -1,12 +1,19 @@
 //! The end-to-end probe against librdkafka's mock cluster (three brokers)
 //! and the real broker (tansu): records written to the partition each
 //! broker leads, read back, timed and counted; a broker set down fires its
-//! own probe alert and no other broker's, and it recovers.
+//! own probe alert and no other broker's, and it recovers; a record written
+//! twice is a duplicate (lost and out-of-order records are the model's
+//! tests').
 
 use std::time::Duration;
 
-use brokerwatch_tests::{eventually, get_json, start_collector, Scrape};
+use brokerwatch_tests::{eventually, free_port, get_json, start_collector, start_tansu, Scrape};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 
 /// The probe alerts, as (alertname, broker, state).
@@ -32,7 +39,7 @@ fn probe_alerts(url: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
-pub fn probe_config(state_dir: &str, bootstrap: &str) -> String {
+fn probe_config(state_dir: &str, bootstrap: &str) -> String {
     format!(
         r#"cluster = "probed"
 listen = "127.0.0.1:0"
@@ -168,5 +175,120 @@ fn a_broker_set_down_fires_its_own_probe_alert_only_and_recovers() {
         .filter(|(_, _, s)| s == "firing")
         .collect();
     assert!(still.is_empty(), "{still:?}");
+    // A duplicate: one of the probe's records (partition 0, led by broker 1),
+    // read and written again as it is.
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", mock.bootstrap_servers())
+        .set("group.id", "probe-test-reader")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset("brokerwatch-probe", 0, Offset::Beginning)
+        .unwrap();
+    reader.assign(&assignment).unwrap();
+    let copy = eventually("a probe record to copy", Duration::from_secs(20), || {
+        reader
+            .poll(Duration::from_millis(500))
+            .and_then(Result::ok)
+            .and_then(|m| m.payload().map(<[u8]>::to_vec))
+    });
+    let writer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", mock.bootstrap_servers())
+        .set("acks", "all")
+        .set("max.in.flight.requests.per.connection", "1")
+        .set("allow.auto.create.topics", "false")
+        .create()
+        .unwrap();
+    writer
+        .send(
+            BaseRecord::<(), [u8]>::to("brokerwatch-probe")
+                .partition(0)
+                .payload(copy.as_slice()),
+        )
+        .unwrap();
+    writer.flush(Duration::from_secs(10)).unwrap();
+    eventually("the duplicate counted", Duration::from_secs(20), || {
+        (Scrape::fetch(&metrics)
+            .sum(
+                "brokerwatch_probe_records_duplicated_total",
+                &[("broker", "1")],
+            )
+            .unwrap_or(0.0)
+            == 1.0)
+            .then_some(())
+    });
+
     drop(collector);
+}
+
+fn counter(metrics: &str, name: &str) -> f64 {
+    Scrape::fetch(metrics)
+        .sum(name, &[("broker", "111")])
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn on_a_real_broker_the_probe_times_its_records_and_loses_none() {
+    let port = free_port();
+    let _tansu = start_tansu(port);
+    let bootstrap = format!("127.0.0.1:{port}");
+    let state = tempfile::tempdir().unwrap();
+    let config = probe_config(state.path().to_str().unwrap(), &bootstrap).replace(
+        "interval = \"200ms\"\ntimeout = \"1s\"\nwindow = \"3s\"",
+        "interval = \"300ms\"\ntimeout = \"2s\"\nwindow = \"60s\"",
+    );
+    let (_collector, url) = start_collector(&config);
+    let metrics = format!("{url}/metrics");
+    eventually(
+        "records read back through broker 111",
+        Duration::from_secs(60),
+        || {
+            (counter(
+                &metrics,
+                "brokerwatch_probe_end_to_end_latency_seconds_count",
+            ) >= 10.0)
+                .then_some(())
+        },
+    );
+    let scrape = Scrape::fetch(&metrics);
+    let (sum, count) = (
+        scrape
+            .sum(
+                "brokerwatch_probe_end_to_end_latency_seconds_sum",
+                &[("broker", "111")],
+            )
+            .unwrap(),
+        scrape
+            .sum(
+                "brokerwatch_probe_end_to_end_latency_seconds_count",
+                &[("broker", "111")],
+            )
+            .unwrap(),
+    );
+    let produce = scrape
+        .sum(
+            "brokerwatch_probe_produce_latency_seconds_count",
+            &[("broker", "111")],
+        )
+        .unwrap();
+    assert!(produce >= 10.0, "{produce} acknowledgements timed");
+    assert!(
+        sum / count > 0.0 && sum / count < 1.0,
+        "mean end to end {:.3}s over {count}",
+        sum / count
+    );
+    assert_eq!(
+        counter(&metrics, "brokerwatch_probe_records_lost_total"),
+        0.0
+    );
+    assert_eq!(
+        counter(&metrics, "brokerwatch_probe_records_duplicated_total"),
+        0.0
+    );
+
+    eprintln!(
+        "mean end to end {:.1} ms over {count} records",
+        sum / count * 1000.0
+    );
 }

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use brokerwatch_common::exposition::Families;
+use brokerwatch_common::exposition::{Column, Families};
 use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
@@ -225,11 +225,14 @@ impl Prober {
             let assignment: Vec<&[i32]> = changes.add.iter().map(Vec::as_slice).collect();
             let options = AdminOptions::new().request_timeout(Some(self.timeout));
             let result = if partitions.is_empty() {
+                // An hour of records is plenty to read back: at 1,000
+                // brokers that keeps about 120 MB per copy, not a week's 20 GB.
                 let new = NewTopic::new(
                     &topic,
                     assignment.len() as i32,
                     TopicReplication::Variable(&assignment),
-                );
+                )
+                .set("retention.ms", "3600000");
                 self.clients
                     .runtime
                     .block_on(self.clients.admin.create_topics([&new], &options))
@@ -445,50 +448,50 @@ pub fn expose(found: &ProbeFindings, families: &mut Families, now: f64) {
             "Age of the end-to-end probe's last round.",
         )
         .value(now - found.at);
-    let counters: [(&str, &str, fn(&BrokerTotals) -> u64); 7] = [
+    let counters: [Column<BrokerTotals>; 7] = [
         (
             "brokerwatch_probe_records_sent_total",
             "Probe records sent to the partition the broker leads.",
-            |t| t.sent,
+            |t| t.sent as f64,
         ),
         (
             "brokerwatch_probe_records_acknowledged_total",
             "Probe records the cluster acknowledged (acks=all).",
-            |t| t.acknowledged,
+            |t| t.acknowledged as f64,
         ),
         (
             "brokerwatch_probe_records_failed_total",
             "Probe records the cluster refused or did not acknowledge in time.",
-            |t| t.failed,
+            |t| t.failed as f64,
         ),
         (
             "brokerwatch_probe_records_received_total",
             "Probe records read back.",
-            |t| t.received,
+            |t| t.received as f64,
         ),
         (
             "brokerwatch_probe_records_lost_total",
             "Probe records acknowledged and never read back while later ones were.",
-            |t| t.lost,
+            |t| t.lost as f64,
         ),
         (
             "brokerwatch_probe_records_duplicated_total",
             "Probe records read back more than once.",
-            |t| t.duplicated,
+            |t| t.duplicated as f64,
         ),
         (
             "brokerwatch_probe_records_out_of_order_total",
             "Probe records read back after a later one of their partition.",
-            |t| t.out_of_order,
+            |t| t.out_of_order as f64,
         ),
     ];
     for (name, help, value) in counters {
         let mut family = families.counter(name, help);
         for (broker, totals) in &found.totals {
-            family.add(&[("broker", &broker.to_string())], value(totals) as f64);
+            family.add(&[("broker", &broker.to_string())], value(totals));
         }
     }
-    let histograms: [(&str, &str, fn(&BrokerTotals) -> &Histogram); 2] = [
+    let histograms: [HistogramColumn; 2] = [
         (
             "brokerwatch_probe_produce_latency_seconds",
             "From a probe record's send to its acknowledgement (acks=all).",
@@ -542,6 +545,9 @@ pub fn expose(found: &ProbeFindings, families: &mut Families, now: f64) {
         without.add(&[("broker", &broker.to_string())], 1.0);
     }
 }
+
+/// A histogram built from each broker's totals.
+type HistogramColumn = (&'static str, &'static str, fn(&BrokerTotals) -> &Histogram);
 
 fn buckets(h: &Histogram) -> impl Iterator<Item = (f64, u64)> + '_ {
     LATENCY_BUCKETS

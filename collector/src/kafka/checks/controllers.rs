@@ -274,12 +274,8 @@ impl ControllersCheck {
                         )),
                 ]);
                 let answer = self.wire.as_mut().expect("set").send_to(broker, &request);
-                match self.offered(
-                    "DescribeConfigs",
-                    answer,
-                    "replication throttles are unknown",
-                ) {
-                    Ok(Some(answer)) => {
+                match answer {
+                    Ok(answer) => {
                         let set: Vec<(&'static str, u64)> = answer
                             .results
                             .iter()
@@ -294,8 +290,14 @@ impl ControllersCheck {
                             .collect();
                         throttles.insert(broker, set);
                     }
-                    Ok(None) => {}
-                    Err(e) => failures.push(e),
+                    // Throttles are a detail of a stuck reassignment's
+                    // alert: a broker that will not tell them (or hangs up,
+                    // as some Kafka-compatible brokers do) is said once.
+                    Err(e) => {
+                        if self.unsupported.insert("DescribeConfigs") {
+                            info!("kafka: broker {broker} does not describe its configs ({e}); replication throttles are unknown and not asked again");
+                        }
+                    }
                 }
             }
         }
@@ -347,6 +349,9 @@ impl ControllersCheck {
         }
     }
 }
+
+/// A log dir series: name, help, its value where known.
+type LogDirColumn = (&'static str, &'static str, fn(&LogDir) -> Option<f64>);
 
 /// The controllers' series.
 pub fn expose(found: &Controllers, families: &mut Families, now: f64) {
@@ -459,7 +464,7 @@ pub fn expose(found: &Controllers, families: &mut Families, now: f64) {
             .iter()
             .flat_map(|(b, list)| list.iter().map(move |d| (b.to_string(), d)))
             .collect();
-        let columns: [(&str, &str, fn(&LogDir) -> Option<f64>); 4] = [
+        let columns: [LogDirColumn; 4] = [
             (
                 "brokerwatch_broker_log_dir_offline",
                 "1 when the broker reports the log dir offline (DescribeLogDirs).",
