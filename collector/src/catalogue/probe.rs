@@ -32,7 +32,7 @@ pub const KAFKA_PROBE_END_TO_END_LATENCY_HIGH: Spec = Spec {
     threshold: positive(2.0, "Seconds from a probe record's send to its read-back, 99th percentile over the window."),
     fires_when: "the probe's records through the broker take more than 2 s from send to read-back (99th percentile over `[probe] window`), or one acknowledged has waited longer",
     summary: "Messages through broker {broker} take {latency} end to end",
-    description: "Probe records to partition {partitions} of {topic}, led by broker {broker}: 99th percentile {p99} from send to read-back over the last {window} ({received} read back); the oldest acknowledged and not yet read has waited {waiting}. Consumers of this broker's partitions see the same delay: look at its request queue, disks and network (KafkaSlowBroker, KafkaHostDiskSaturated).",
+    description: "Probe records to partition {partitions} of {topic}, led by broker {broker}: 99th percentile {percentile} from send to read-back over the last {window} ({received} read back); the oldest acknowledged and not yet read has waited {waiting}. Consumers of this broker's partitions see the same delay: look at its request queue, disks and network (KafkaSlowBroker, KafkaHostDiskSaturated).",
     prometheus: Prometheus {
         comment: None,
         expr: "histogram_quantile(0.99, sum by (cluster, broker, le) (rate(brokerwatch_probe_end_to_end_latency_seconds_bucket[5m]))) > {threshold}",

@@ -76,3 +76,27 @@ fn the_readme_tables_and_the_example_config_are_the_catalogues() {
         example_rules_comment()
     );
 }
+
+/// `render` fills `{name}` of lowercase letters and `_` only: a placeholder
+/// with a digit or a capital (`{p99}`) would reach the operator unfilled.
+#[test]
+fn every_placeholder_is_one_render_fills() {
+    for spec in &CATALOGUE {
+        for template in [spec.summary, spec.description] {
+            let mut rest = template;
+            while let Some(open) = rest.find('{') {
+                let after = &rest[open + 1..];
+                let close = after
+                    .find('}')
+                    .unwrap_or_else(|| panic!("{}: unclosed {{", spec.name));
+                let name = &after[..close];
+                assert!(
+                    !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                    "{}: {{{name}}} is never filled",
+                    spec.name
+                );
+                rest = &after[close + 1..];
+            }
+        }
+    }
+}

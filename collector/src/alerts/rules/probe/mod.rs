@@ -106,7 +106,7 @@ fn latency(
     values.extend([
         ("latency", seconds(worst)),
         (
-            "p99",
+            "percentile",
             w.end_to_end_p99
                 .map_or_else(|| "none read back".into(), seconds),
         ),
@@ -258,3 +258,6 @@ fn reassignments(j: &mut Judge, found: &Controllers, now: f64) {
         ],
     );
 }
+
+#[cfg(test)]
+mod tests;
