@@ -25,6 +25,8 @@ const REPLICATION_FACTOR: u64 = 3;
 /// The stand-in segments' size at which they start again.
 const SEGMENT_BYTES: u64 = 16 << 20;
 pub const GROUPS: [&str; 3] = ["billing", "analytics", "audit"];
+/// The collector's end-to-end probe topic (its default name).
+const PROBE_TOPIC: &str = "brokerwatch-probe";
 
 /// Runs the embedded cluster and its clients on this thread (the mock
 /// cluster is not Send): creates the topic with skewed leaders, then each
@@ -40,6 +42,12 @@ pub fn run_cluster(
         mock.create_topic(TOPIC, PARTITIONS, 3).map_err(|e| format!("cannot create {TOPIC}: {e}"))?;
         for (partition, leader) in LEADERS.iter().enumerate() {
             mock.partition_leader(TOPIC, partition as i32, Some(*leader)).map_err(|e| format!("cannot place {TOPIC}/{partition}: {e}"))?;
+        }
+        // The collector's probe topic, laid out as it would create it
+        // (the mock has no CreateTopics): one partition led by each broker.
+        mock.create_topic(PROBE_TOPIC, 4, 3).map_err(|e| format!("cannot create {PROBE_TOPIC}: {e}"))?;
+        for broker in 1..=4 {
+            mock.partition_leader(PROBE_TOPIC, broker - 1, Some(broker)).map_err(|e| format!("cannot place {PROBE_TOPIC}/{}: {e}", broker - 1))?;
         }
         let bootstrap = mock.bootstrap_servers();
         let producer: BaseProducer = ClientConfig::new()

@@ -94,6 +94,8 @@ broker_missing_after = "20s"
 metadata_interval = "5s"
 [kafka.properties]
 "bootstrap.servers" = "{bootstrap}"
+[probe]
+interval = "1s"
 [consumer_groups]
 groups = [{groups}]
 fetch_interval = "2s"

@@ -35,10 +35,16 @@ fn fill(expr: &str) -> String {
 /// Series the demo's cluster cannot give: librdkafka's mock cluster answers
 /// DescribeConfigs without min.insync.replicas, so under-min-ISR is unknown
 /// and not exported (a query of it must return nothing, not 0); and no broker
-/// process runs on the demo's host, so it has no descriptors to count.
-const UNKNOWN_IN_THE_DEMO: [&str; 2] = [
+/// process runs on the demo's host, so it has no descriptors to count; the
+/// mock offers neither DescribeQuorum nor ListPartitionReassignments, so
+/// the quorum and the reassignments are unknown too.
+const UNKNOWN_IN_THE_DEMO: [&str; 6] = [
     "brokerwatch_under_min_isr_partitions",
     "brokerwatch_broker_process_open_fds",
+    "brokerwatch_controller_quorum_leader",
+    "brokerwatch_controller_quorum_lag_seconds",
+    "brokerwatch_reassignments_in_progress",
+    "brokerwatch_reassignment_without_progress_seconds",
 ];
 
 #[test]
@@ -120,6 +126,7 @@ fn every_dashboard_panel_returns_series_and_the_rules_load() {
         "consumer-lag",
         "topics",
         "overview",
+        "probe",
     ] {
         let dashboard: Value = serde_json::from_str(
             &std::fs::read_to_string(dashboards.join(format!("{name}.json"))).unwrap(),

@@ -95,7 +95,7 @@ pub const KAFKA_OFFLINE_LOG_DIRS: Spec = Spec {
     for_seconds: 0,
     severity: Severity::Critical,
     threshold: None,
-    fires_when: "the broker has taken a log dir offline",
+    fires_when: "the broker has taken a log dir offline (its metrics through the agent; without one, its DescribeLogDirs answer)",
     summary: "Broker {broker} has taken {count} log dir(s) offline: {dirs}",
     description: "The partitions in them are offline on this broker (led elsewhere if they can be). A log dir goes offline on an I/O error: look at the kernel log for the disk under it{disks}, replace the disk, and restart the broker.",
     prometheus: Prometheus {

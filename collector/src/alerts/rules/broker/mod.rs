@@ -34,6 +34,7 @@ pub(super) fn judge(j: &mut Judge, config: &Config, inputs: &Inputs) {
         .map(|(b, e)| (*b, e))
         .collect();
     let stuck = process_and_responsiveness(j, inputs, &fresh);
+    let mut dirs_judged = BTreeSet::new();
     for (broker, entry) in &fresh {
         let b = Subject {
             id: *broker,
@@ -43,7 +44,9 @@ pub(super) fn judge(j: &mut Judge, config: &Config, inputs: &Inputs) {
         if !stuck.contains(broker) {
             idle_ratios(j, inputs, &b);
         }
-        offline_log_dirs(j, &b);
+        if offline_log_dirs(j, &b) {
+            dirs_judged.insert(*broker);
+        }
         isr_churn(j, inputs, &b);
         gc_pressure(j, inputs, &b);
         log_dirs_filling(j, inputs, &b);
@@ -51,6 +54,7 @@ pub(super) fn judge(j: &mut Judge, config: &Config, inputs: &Inputs) {
         logs::kernel_errors(j, inputs, &b);
         logs::log_errors(j, inputs, &b);
     }
+    offline_log_dirs_from_the_cluster(j, config, inputs, &dirs_judged);
     slow_brokers(j, inputs, &fresh);
     active_controllers(j, &fresh);
     throttled_users(j, inputs, &fresh);
@@ -181,13 +185,14 @@ fn idle_ratios(j: &mut Judge, inputs: &Inputs, b: &Subject) {
     }
 }
 
-fn offline_log_dirs(j: &mut Judge, b: &Subject) {
+/// From the broker's own metrics, where its agent reads them; whether it judged.
+fn offline_log_dirs(j: &mut Judge, b: &Subject) -> bool {
     let host = &b.entry.latest.host;
     let Some(metrics) = &host.broker_metrics else {
-        return;
+        return false;
     };
     let Some(count) = metrics.offline_log_dirs else {
-        return;
+        return false;
     };
     let names = &metrics.offline_log_dir_names;
     let disks: Vec<String> = names
@@ -219,6 +224,42 @@ fn offline_log_dirs(j: &mut Judge, b: &Subject) {
             ),
         ],
     );
+    true
+}
+
+/// From DescribeLogDirs, for the brokers no agent judged (clusters without
+/// agents, or agents without the broker's metrics), while fresh.
+fn offline_log_dirs_from_the_cluster(
+    j: &mut Judge,
+    config: &Config,
+    inputs: &Inputs,
+    judged: &BTreeSet<i32>,
+) {
+    let (Some(kafka), Some(found)) = (&config.kafka, &inputs.cluster.controllers) else {
+        return;
+    };
+    let Some(dirs) = found.log_dirs.as_ref().filter(|_| {
+        inputs.now - found.log_dirs_at <= 3.0 * kafka.topic_config_interval.as_secs_f64()
+    }) else {
+        return;
+    };
+    for (broker, listed) in dirs.iter().filter(|(b, _)| !judged.contains(b)) {
+        let offline: Vec<&str> = listed
+            .iter()
+            .filter(|d| d.offline())
+            .map(|d| d.path.as_str())
+            .collect();
+        j.judge(
+            Alert::KafkaOfflineLogDirs,
+            &[&broker.to_string()],
+            !offline.is_empty(),
+            &[
+                ("count", offline.len().to_string()),
+                ("dirs", offline.join(", ")),
+                ("disks", " (the broker says so in DescribeLogDirs; run the agent on it to name the disk)".to_owned()),
+            ],
+        );
+    }
 }
 
 fn isr_churn(j: &mut Judge, inputs: &Inputs, b: &Subject) {

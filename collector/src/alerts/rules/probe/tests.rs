@@ -308,3 +308,59 @@ fn a_reassignment_without_progress_for_30_minutes_is_stuck() {
         "nothing in flight resolves it"
     );
 }
+
+#[test]
+fn without_agents_the_brokers_own_log_dir_listing_tells_an_offline_dir() {
+    use crate::model::controllers::LogDir;
+    let dir = |path: &str, error_code: i16| LogDir {
+        path: path.into(),
+        error_code,
+        partitions: 3,
+        size_bytes: 1000,
+        total_bytes: None,
+        usable_bytes: None,
+    };
+    let listed = |at: f64| ClusterState {
+        controllers: Some(Controllers {
+            at: NOW,
+            log_dirs: Some(Arc::new(
+                [
+                    (1, vec![dir("/data/a", 0)]),
+                    (2, vec![dir("/data/a", 0), dir("/data/b", 56)]),
+                ]
+                .into(),
+            )),
+            log_dirs_at: at,
+            ..Controllers::default()
+        }),
+        ..ClusterState::default()
+    };
+    let config = kafka_config();
+    let load = cluster_load(&config.load_params(), BTreeMap::new(), BTreeMap::new());
+    let store = Store::new(300.0);
+    let judged = |cluster: &ClusterState| {
+        verdicts(
+            &config,
+            &Inputs {
+                cluster,
+                ..Inputs::quiet(&store, &load, NOW)
+            },
+        )
+    };
+    let verdicts = judged(&listed(NOW - 60.0));
+    let two = find(&verdicts, "KafkaOfflineLogDirs", &[("broker", "2")]);
+    assert!(two.active);
+    assert_eq!(
+        two.annotations["summary"],
+        "Broker 2 has taken 1 log dir(s) offline: /data/b"
+    );
+    assert!(!find(&verdicts, "KafkaOfflineLogDirs", &[("broker", "1")]).active);
+    // Older than three topic_config_intervals (10 minutes each): no verdict.
+    assert!(judged(&listed(NOW - 1800.0))
+        .iter()
+        .any(|v| v.labels["alertname"] == "KafkaOfflineLogDirs"));
+    let stale = judged(&listed(NOW - 1801.0));
+    assert!(stale
+        .iter()
+        .all(|v| v.labels["alertname"] != "KafkaOfflineLogDirs"));
+}
