@@ -56,6 +56,9 @@ enum Format {
 }
 
 fn main() -> ExitCode {
+    if brokerwatch_collector::kafka::probe::run_child_if_asked() {
+        return ExitCode::SUCCESS;
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::LoadReport {

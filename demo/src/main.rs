@@ -44,6 +44,10 @@ struct Options {
 }
 
 fn main() -> ExitCode {
+    // The collector's probe runs as a child of this same program.
+    if brokerwatch_collector::kafka::probe::run_child_if_asked() {
+        return ExitCode::SUCCESS;
+    }
     let options = Options::parse();
     brokerwatch_common::daemon::init_logging(tracing::Level::INFO);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -126,9 +126,11 @@ pub async fn run(
         if config.probe.enabled {
             let (kafka, probe) = (settings.clone(), config.probe.clone());
             supervisor.spawn_thread("Kafka probe", move || {
-                crate::kafka::probe::run_forever(kafka, probe, &probe_tx);
+                crate::kafka::probe::supervise(kafka, probe, &probe_tx);
                 // Off (said why): the thread's end is not a failure.
-                std::thread::park();
+                loop {
+                    std::thread::park();
+                }
             })?;
         }
     }

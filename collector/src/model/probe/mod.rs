@@ -11,6 +11,8 @@ pub mod layout;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use serde::{Deserialize, Serialize};
+
 /// The record's fixed part: magic, run, sequence, send time.
 pub const HEADER_BYTES: usize = 4 + 8 + 8 + 8;
 const MAGIC: &[u8; 4] = b"BWP1";
@@ -60,7 +62,7 @@ impl ProbeRecord {
 }
 
 /// A cumulative histogram with fixed buckets, as Prometheus exposes it.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Histogram {
     /// Observations at or below each of [`LATENCY_BUCKETS`].
     pub buckets: [u64; LATENCY_BUCKETS.len()],
@@ -79,10 +81,34 @@ impl Histogram {
         self.count += 1;
         self.sum += seconds;
     }
+
+    /// Adds another histogram's observations (of an earlier process).
+    pub fn add(&mut self, other: &Histogram) {
+        for (mine, theirs) in self.buckets.iter_mut().zip(other.buckets) {
+            *mine += theirs;
+        }
+        self.count += other.count;
+        self.sum += other.sum;
+    }
+}
+
+impl BrokerTotals {
+    /// Adds another process's totals.
+    pub fn add(&mut self, other: &BrokerTotals) {
+        self.sent += other.sent;
+        self.acknowledged += other.acknowledged;
+        self.failed += other.failed;
+        self.received += other.received;
+        self.lost += other.lost;
+        self.duplicated += other.duplicated;
+        self.out_of_order += other.out_of_order;
+        self.produce_latency.add(&other.produce_latency);
+        self.end_to_end_latency.add(&other.end_to_end_latency);
+    }
 }
 
 /// Counters and histograms of one broker since the collector started.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BrokerTotals {
     pub sent: u64,
     pub acknowledged: u64,
@@ -128,7 +154,7 @@ struct PartitionTrack {
 }
 
 /// One broker's figures over the window, for its alerts.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BrokerWindow {
     /// The partition it leads (the last one sent to).
     pub partitions: Vec<i32>,

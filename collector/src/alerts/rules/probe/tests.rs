@@ -50,6 +50,7 @@ fn probed(at: f64, windows: &[(i32, BrokerWindow)]) -> ClusterState {
             commit_latency: Default::default(),
             commit_failures: 0,
             brokers_without_partition: Vec::new(),
+            restarts: 0,
         })),
         ..ClusterState::default()
     }

@@ -1,15 +1,11 @@
-//! The end-to-end probe's I/O, on a thread of its own: keeps the probe topic
-//! laid out (one partition led by each broker), writes a record to each
+//! The probe's I/O: keeps the probe topic laid out, writes a record to each
 //! partition every `interval` with acks=all, reads them back in its own
-//! group and commits. What the records did is counted in `model::probe`;
-//! the findings are published after every round.
+//! group and commits. Runs in the probe's own process (see the module above).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::mpsc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use brokerwatch_common::exposition::{Column, Families};
 use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
@@ -19,30 +15,14 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::sync::watch;
 use tracing::{info, warn};
 
+use super::ProbeFindings;
 use crate::clock::unix_now;
 use crate::config::{KafkaConfig, ProbeConfig};
 use crate::kafka::wire::Wire;
 use crate::model::probe::layout::{self, ProbePartition};
-use crate::model::probe::{
-    BrokerTotals, BrokerWindow, Histogram, Probe, ProbeRecord, LATENCY_BUCKETS,
-};
-
-/// What the probe found, as of one round.
-#[derive(Debug, Clone)]
-pub struct ProbeFindings {
-    pub at: f64,
-    /// Each broker's figures over the window, for the alerts.
-    pub windows: BTreeMap<i32, BrokerWindow>,
-    /// Each broker's counters and histograms since start, for the series.
-    pub totals: BTreeMap<i32, BrokerTotals>,
-    pub commit_latency: Histogram,
-    pub commit_failures: u64,
-    /// Brokers in the metadata that lead no probe partition.
-    pub brokers_without_partition: Vec<i32>,
-}
+use crate::model::probe::{Probe, ProbeRecord};
 
 /// How often the layout is checked when all is well.
 const LAYOUT_EVERY: Duration = Duration::from_secs(60);
@@ -123,13 +103,10 @@ fn clients(kafka: &KafkaConfig, config: &ProbeConfig) -> Result<Clients, String>
     })
 }
 
-/// Runs the probe until the process ends.
-pub fn run_forever(
-    kafka: KafkaConfig,
-    config: ProbeConfig,
-    publish: &watch::Sender<Option<Arc<ProbeFindings>>>,
-) {
-    let clients = match clients(&kafka, &config) {
+/// Runs the probe until the process ends, handing each round's findings to
+/// `publish`; returns only when its clients cannot be made (said why).
+pub fn run(kafka: &KafkaConfig, config: &ProbeConfig, mut publish: impl FnMut(ProbeFindings)) {
+    let clients = match clients(kafka, config) {
         Ok(c) => c,
         Err(e) => {
             warn!("{e}; the probe is off, everything else runs");
@@ -144,7 +121,7 @@ pub fn run_forever(
         probe: Probe::new(run, grace, config.window.as_secs_f64()),
         clients,
         timeout: kafka.timeout,
-        config,
+        config: config.clone(),
         partitions: Vec::new(),
         assigned: BTreeSet::new(),
         brokers_without: Vec::new(),
@@ -164,7 +141,7 @@ pub fn run_forever(
         let forget_after = (10.0 * prober.config.timeout.as_secs_f64()).max(600.0);
         prober.probe.settle(now, forget_after);
         if !prober.partitions.is_empty() {
-            publish.send_replace(Some(Arc::new(prober.findings(now))));
+            publish(prober.findings(now));
         }
     }
 }
@@ -435,123 +412,7 @@ impl Prober {
             commit_latency: self.probe.commit_latency.clone(),
             commit_failures: self.probe.commit_failures,
             brokers_without_partition: self.brokers_without.clone(),
+            restarts: 0,
         }
     }
-}
-
-/// The probe's series: counters and histograms per broker since start, the
-/// window's success ratio, and the commit latency.
-pub fn expose(found: &ProbeFindings, families: &mut Families, now: f64) {
-    families
-        .gauge(
-            "brokerwatch_probe_age_seconds",
-            "Age of the end-to-end probe's last round.",
-        )
-        .value(now - found.at);
-    let counters: [Column<BrokerTotals>; 7] = [
-        (
-            "brokerwatch_probe_records_sent_total",
-            "Probe records sent to the partition the broker leads.",
-            |t| t.sent as f64,
-        ),
-        (
-            "brokerwatch_probe_records_acknowledged_total",
-            "Probe records the cluster acknowledged (acks=all).",
-            |t| t.acknowledged as f64,
-        ),
-        (
-            "brokerwatch_probe_records_failed_total",
-            "Probe records the cluster refused or did not acknowledge in time.",
-            |t| t.failed as f64,
-        ),
-        (
-            "brokerwatch_probe_records_received_total",
-            "Probe records read back.",
-            |t| t.received as f64,
-        ),
-        (
-            "brokerwatch_probe_records_lost_total",
-            "Probe records acknowledged and never read back while later ones were.",
-            |t| t.lost as f64,
-        ),
-        (
-            "brokerwatch_probe_records_duplicated_total",
-            "Probe records read back more than once.",
-            |t| t.duplicated as f64,
-        ),
-        (
-            "brokerwatch_probe_records_out_of_order_total",
-            "Probe records read back after a later one of their partition.",
-            |t| t.out_of_order as f64,
-        ),
-    ];
-    for (name, help, value) in counters {
-        let mut family = families.counter(name, help);
-        for (broker, totals) in &found.totals {
-            family.add(&[("broker", &broker.to_string())], value(totals));
-        }
-    }
-    let histograms: [HistogramColumn; 2] = [
-        (
-            "brokerwatch_probe_produce_latency_seconds",
-            "From a probe record's send to its acknowledgement (acks=all).",
-            |t| &t.produce_latency,
-        ),
-        (
-            "brokerwatch_probe_end_to_end_latency_seconds",
-            "From a probe record's send to its read-back.",
-            |t| &t.end_to_end_latency,
-        ),
-    ];
-    for (name, help, histogram) in histograms {
-        let mut family = families.histogram(name, help);
-        for (broker, totals) in &found.totals {
-            let h = histogram(totals);
-            family.observations(
-                &[("broker", &broker.to_string())],
-                buckets(h),
-                h.count,
-                h.sum,
-            );
-        }
-    }
-    let commit = &found.commit_latency;
-    families
-        .histogram(
-            "brokerwatch_probe_commit_latency_seconds",
-            "How long the probe group's offset commit takes (one request to its coordinator).",
-        )
-        .observations(&[], buckets(commit), commit.count, commit.sum);
-    families
-        .counter(
-            "brokerwatch_probe_commit_failures_total",
-            "Offset commits of the probe group that failed.",
-        )
-        .value(found.commit_failures as f64);
-    let mut ratio = families.gauge(
-        "brokerwatch_probe_produce_success_ratio",
-        "Probe records acknowledged over those that ended, within [probe] window.",
-    );
-    for (broker, window) in &found.windows {
-        if let Some(r) = window.success_ratio() {
-            ratio.add(&[("broker", &broker.to_string())], r);
-        }
-    }
-    let mut without = families.gauge(
-        "brokerwatch_probe_broker_without_partition",
-        "1 for a broker in the metadata that leads no probe partition (not probed).",
-    );
-    for broker in &found.brokers_without_partition {
-        without.add(&[("broker", &broker.to_string())], 1.0);
-    }
-}
-
-/// A histogram built from each broker's totals.
-type HistogramColumn = (&'static str, &'static str, fn(&BrokerTotals) -> &Histogram);
-
-fn buckets(h: &Histogram) -> impl Iterator<Item = (f64, u64)> + '_ {
-    LATENCY_BUCKETS
-        .iter()
-        .copied()
-        .zip(h.buckets.iter().copied())
 }
