@@ -19,8 +19,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::model::replication::{PartitionMeta, Snapshot, TopicMeta};
 
-/// `(topic, partition)`.
-pub type PartitionKey = (String, i32);
+pub use crate::model::PartitionKey;
 
 /// A consumer group as the cluster describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::kafka::PartitionKey;
+use super::PartitionKey;
 
 /// A voter or observer of the metadata log, as the quorum leader sees it.
 #[derive(Debug, Clone, PartialEq)]

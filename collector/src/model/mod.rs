@@ -11,6 +11,9 @@ pub mod probe;
 pub mod replication;
 pub mod topics;
 
+/// `(topic, partition)`.
+pub type PartitionKey = (String, i32);
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

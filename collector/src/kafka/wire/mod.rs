@@ -337,7 +337,9 @@ impl Wire {
         &mut self,
         request: &R,
     ) -> Result<R::Response, WireError> {
-        match self.controller {
+        // A controller the metadata names but does not list (librdkafka's
+        // mock cluster names 0) is asked through any broker.
+        match self.controller.filter(|id| self.brokers.contains_key(id)) {
             Some(id) => self.send_to(id, request),
             None => self.send_any(request),
         }
