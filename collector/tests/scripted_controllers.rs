@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use brokerwatch_collector::config::KafkaConfig;
 use brokerwatch_collector::kafka::checks::{Controllers, ControllersCheck};
-use bytes::{Buf, BytesMut};
-use kafka_protocol::messages::api_versions_response::ApiVersion;
+use brokerwatch_tests::scripted_kafka;
+use bytes::BytesMut;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
 };
@@ -44,8 +44,8 @@ fn answer(id: i32, ports: &[u16], api: ApiKey, version: i16, body: &mut BytesMut
             .with_last_fetch_timestamp(caught_up)
     };
     match api {
-        ApiKey::ApiVersions => {
-            let supported = [
+        ApiKey::ApiVersions => scripted_kafka::api_versions(
+            &[
                 (ApiKey::ApiVersions, 0, 3),
                 (ApiKey::Metadata, 0, 12),
                 (ApiKey::DescribeQuorum, 0, 2),
@@ -54,22 +54,10 @@ fn answer(id: i32, ports: &[u16], api: ApiKey, version: i16, body: &mut BytesMut
                 (ApiKey::DescribeConfigs, 0, 4),
                 (ApiKey::SaslHandshake, 0, 1),
                 (ApiKey::SaslAuthenticate, 0, 2),
-            ];
-            ApiVersionsResponse::default()
-                .with_api_keys(
-                    supported
-                        .iter()
-                        .map(|(k, min, max)| {
-                            ApiVersion::default()
-                                .with_api_key(*k as i16)
-                                .with_min_version(*min)
-                                .with_max_version(*max)
-                        })
-                        .collect(),
-                )
-                .encode(body, version.min(3))
-                .ok()
-        }
+            ],
+            version,
+            body,
+        ),
         ApiKey::Metadata => MetadataResponse::default()
             .with_brokers(
                 ports
@@ -166,66 +154,26 @@ fn answer(id: i32, ports: &[u16], api: ApiKey, version: i16, body: &mut BytesMut
     }
 }
 
-fn serve(mut stream: impl Read + Write, id: i32, ports: &[u16], password: Option<&str>) {
-    loop {
-        let mut size = [0u8; 4];
-        if stream.read_exact(&mut size).is_err() {
-            return;
+fn serve(stream: impl Read + Write, id: i32, ports: &[u16], password: Option<&str>) {
+    scripted_kafka::serve(stream, |api, version, request, body| {
+        if api != ApiKey::SaslAuthenticate {
+            return answer(id, ports, api, version, body);
         }
-        let mut frame = vec![0u8; u32::from_be_bytes(size) as usize];
-        if stream.read_exact(&mut frame).is_err() {
-            return;
-        }
-        let mut request = bytes::Bytes::from(frame);
-        let (key, version) = (
-            i16::from_be_bytes([request[0], request[1]]),
-            i16::from_be_bytes([request[2], request[3]]),
-        );
-        let Ok(api) = ApiKey::try_from(key) else {
-            return;
-        };
-        let header = RequestHeader::decode(&mut request, api.request_header_version(version))
-            .expect("request header");
-        let mut body = BytesMut::new();
-        let answered = if api == ApiKey::SaslAuthenticate {
-            let auth = SaslAuthenticateRequest::decode(&mut request, version).expect("auth");
-            let expected = format!("\0monitor\0{}", password.unwrap_or_default());
-            let error = if auth.auth_bytes.as_ref() == expected.as_bytes() {
-                0
-            } else {
-                58
-            };
-            SaslAuthenticateResponse::default()
-                .with_error_code(error)
-                .with_error_message(
-                    (error != 0)
-                        .then(|| text("Authentication failed: Invalid username or password")),
-                )
-                .encode(&mut body, version)
-                .ok()
+        let auth = SaslAuthenticateRequest::decode(request, version).expect("auth");
+        let expected = format!("\0monitor\0{}", password.unwrap_or_default());
+        let error = if auth.auth_bytes.as_ref() == expected.as_bytes() {
+            0
         } else {
-            answer(id, ports, api, version, &mut body)
+            58 // SASL_AUTHENTICATION_FAILED
         };
-        if answered.is_none() {
-            return;
-        }
-        request.advance(request.remaining());
-        let mut response = BytesMut::new();
-        ResponseHeader::default()
-            .with_correlation_id(header.correlation_id)
-            .encode(&mut response, api.response_header_version(version))
-            .expect("response header");
-        response.extend_from_slice(&body);
-        let mut framed = (response.len() as u32).to_be_bytes().to_vec();
-        framed.extend_from_slice(&response);
-        if stream
-            .write_all(&framed)
-            .and_then(|()| stream.flush())
-            .is_err()
-        {
-            return;
-        }
-    }
+        SaslAuthenticateResponse::default()
+            .with_error_code(error)
+            .with_error_message(
+                (error != 0).then(|| text("Authentication failed: Invalid username or password")),
+            )
+            .encode(body, version)
+            .ok()
+    });
 }
 
 /// Four brokers, each on a listener of its own; TLS with `tls`, SASL PLAIN

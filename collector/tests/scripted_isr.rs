@@ -5,22 +5,17 @@
 //! diagnosis names broker 3.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use brokerwatch_collector::kafka::Kafka;
 use brokerwatch_collector::model::replication::analyze;
-use bytes::{Buf, BytesMut};
-use kafka_protocol::messages::api_versions_response::ApiVersion;
+use brokerwatch_tests::scripted_kafka;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, BrokerId, MetadataResponse, RequestHeader, ResponseHeader,
-    TopicName,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::messages::{ApiKey, BrokerId, MetadataResponse, TopicName};
+use kafka_protocol::protocol::{Encodable, StrBytes};
 
 /// orders: 6 partitions on brokers 1-3, replication 3. Broker 3 has fallen
 /// out of the ISR of every partition it hosts; partition 5 has also lost 2.
@@ -58,63 +53,16 @@ fn metadata(port: u16) -> MetadataResponse {
         .with_topics(vec![topic])
 }
 
-fn serve(mut stream: TcpStream, port: u16) {
-    loop {
-        let mut size = [0u8; 4];
-        if stream.read_exact(&mut size).is_err() {
-            return;
-        }
-        let mut frame = vec![0u8; u32::from_be_bytes(size) as usize];
-        if stream.read_exact(&mut frame).is_err() {
-            return;
-        }
-        let mut request = bytes::Bytes::from(frame);
-        let (key, version) = (
-            i16::from_be_bytes([request[0], request[1]]),
-            i16::from_be_bytes([request[2], request[3]]),
-        );
-        let Ok(api) = ApiKey::try_from(key) else {
-            return;
-        };
-        let header = RequestHeader::decode(&mut request, api.request_header_version(version))
-            .expect("request header");
-        let mut body = BytesMut::new();
-        match api {
-            ApiKey::ApiVersions => {
-                let supported = [(ApiKey::ApiVersions, 0, 3), (ApiKey::Metadata, 0, 12)];
-                let response = ApiVersionsResponse::default().with_api_keys(
-                    supported
-                        .iter()
-                        .map(|(k, min, max)| {
-                            ApiVersion::default()
-                                .with_api_key(*k as i16)
-                                .with_min_version(*min)
-                                .with_max_version(*max)
-                        })
-                        .collect(),
-                );
-                response
-                    .encode(&mut body, version.min(3))
-                    .expect("encode ApiVersions");
-            }
-            ApiKey::Metadata => metadata(port)
-                .encode(&mut body, version)
-                .expect("encode Metadata"),
-            _ => return, // not scripted: hang up, as a broker would on a request it cannot read
-        }
-        request.advance(request.remaining());
-        let mut response = BytesMut::new();
-        ResponseHeader::default()
-            .with_correlation_id(header.correlation_id)
-            .encode(&mut response, api.response_header_version(version))
-            .expect("response header");
-        response.extend_from_slice(&body);
-        let mut framed = (response.len() as u32).to_be_bytes().to_vec();
-        framed.extend_from_slice(&response);
-        if stream.write_all(&framed).is_err() {
-            return;
-        }
-    }
+fn serve(stream: TcpStream, port: u16) {
+    scripted_kafka::serve(stream, |api, version, _, body| match api {
+        ApiKey::ApiVersions => scripted_kafka::api_versions(
+            &[(ApiKey::ApiVersions, 0, 3), (ApiKey::Metadata, 0, 12)],
+            version,
+            body,
+        ),
+        ApiKey::Metadata => metadata(port).encode(body, version).ok(),
+        _ => None, // not scripted: hang up, as a broker would on a request it cannot read
+    });
 }
 
 #[test]

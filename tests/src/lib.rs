@@ -567,6 +567,7 @@ pub fn resident_pages(path: &Path) -> u64 {
 pub mod fuzz;
 mod kafka;
 mod pki;
+pub mod scripted_kafka;
 
 pub use kafka::{commit_as_group, create_topics};
 pub use pki::TestPki;
