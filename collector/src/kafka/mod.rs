@@ -21,6 +21,8 @@ use crate::model::replication::{PartitionMeta, Snapshot, TopicMeta};
 
 pub use crate::model::PartitionKey;
 
+const COLLECTOR_CLIENT_ID: &str = "brokerwatch-collector";
+
 /// A consumer group as the cluster describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedGroup {
@@ -41,9 +43,14 @@ pub struct Kafka {
     group_clients: HashMap<String, BaseConsumer>,
 }
 
-fn client_config(properties: &BTreeMap<String, String>) -> ClientConfig {
+/// librdkafka settings from `[kafka.properties]`, named `client_id` unless
+/// they name the client themselves.
+pub(crate) fn client_config(
+    properties: &BTreeMap<String, String>,
+    client_id: &str,
+) -> ClientConfig {
     let mut config = ClientConfig::new();
-    config.set("client.id", "brokerwatch-collector");
+    config.set("client.id", client_id);
     for (key, value) in properties {
         config.set(key, value);
     }
@@ -57,12 +64,14 @@ impl Kafka {
         }
         // No group.id: this client only asks for metadata and offsets, and
         // must not join or look up any group coordinator.
-        let metadata: BaseConsumer = client_config(&properties)
+        let metadata: BaseConsumer = client_config(&properties, COLLECTOR_CLIENT_ID)
             .create()
             .map_err(|e| format!("kafka: cannot create a client from kafka.properties: {e}"))?;
-        let admin = client_config(&properties).create().map_err(|e| {
-            format!("kafka: cannot create an admin client from kafka.properties: {e}")
-        })?;
+        let admin = client_config(&properties, COLLECTOR_CLIENT_ID)
+            .create()
+            .map_err(|e| {
+                format!("kafka: cannot create an admin client from kafka.properties: {e}")
+            })?;
         Ok(Kafka {
             properties,
             timeout,
@@ -167,7 +176,7 @@ impl Kafka {
         partitions: &[PartitionKey],
     ) -> Result<Vec<(PartitionKey, i64)>, String> {
         if !self.group_clients.contains_key(group) {
-            let client: BaseConsumer = client_config(&self.properties)
+            let client: BaseConsumer = client_config(&self.properties, COLLECTOR_CLIENT_ID)
                 .set("group.id", group)
                 .set("enable.auto.commit", "false")
                 .create()

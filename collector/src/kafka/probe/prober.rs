@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -55,14 +54,7 @@ struct Clients {
 }
 
 fn clients(kafka: &KafkaConfig, config: &ProbeConfig) -> Result<Clients, String> {
-    let base = || {
-        let mut c = ClientConfig::new();
-        c.set("client.id", "brokerwatch-probe");
-        for (k, v) in &kafka.properties {
-            c.set(k, v);
-        }
-        c
-    };
+    let base = || crate::kafka::client_config(&kafka.properties, "brokerwatch-probe");
     let (tx, deliveries) = mpsc::channel();
     let timeout_ms = config.timeout.as_millis().to_string();
     let producer = base()
