@@ -201,3 +201,49 @@ fn p99_is_the_nearest_rank() {
     let mut two_hundred: Vec<f64> = (1..=200).map(f64::from).collect();
     assert_eq!(p99(&mut two_hundred), Some(198.0));
 }
+
+#[test]
+fn an_ended_process_counts_add_to_the_next_ones() {
+    let mut earlier = BrokerTotals {
+        sent: 5,
+        acknowledged: 4,
+        failed: 1,
+        received: 4,
+        lost: 1,
+        duplicated: 2,
+        out_of_order: 3,
+        ..BrokerTotals::default()
+    };
+    earlier.produce_latency.observe(0.004);
+    earlier.end_to_end_latency.observe(0.3);
+    let mut now = BrokerTotals {
+        sent: 10,
+        acknowledged: 10,
+        received: 9,
+        ..BrokerTotals::default()
+    };
+    now.produce_latency.observe(0.02);
+    now.add(&earlier);
+    assert_eq!(
+        (
+            now.sent,
+            now.acknowledged,
+            now.failed,
+            now.received,
+            now.lost,
+            now.duplicated,
+            now.out_of_order
+        ),
+        (15, 14, 1, 13, 1, 2, 3)
+    );
+    assert_eq!(now.produce_latency.count, 2);
+    assert!((now.produce_latency.sum - 0.024).abs() < 1e-12);
+    // 4 ms is in the 5 ms bucket and above; 20 ms from the 25 ms bucket on.
+    assert_eq!(now.produce_latency.buckets[..6], [0, 0, 1, 1, 2, 2]);
+    assert_eq!(now.end_to_end_latency.count, 1);
+    assert_eq!(
+        now.end_to_end_latency.buckets[7], 0,
+        "0.3 s is above 0.25 s"
+    );
+    assert_eq!(now.end_to_end_latency.buckets[8], 1);
+}
