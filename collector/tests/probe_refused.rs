@@ -6,7 +6,9 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use brokerwatch_tests::{eventually, get_json, scripted_kafka, start_collector};
+use brokerwatch_tests::{
+    eventually, get_json, open_collector_config, scripted_kafka, start_collector,
+};
 use kafka_protocol::messages::create_topics_request::CreateTopicsRequest;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponseTopic};
@@ -94,13 +96,7 @@ fn a_refused_probe_topic_is_one_line_and_the_rest_runs() {
     });
     let state = tempfile::tempdir().unwrap();
     let (collector, url) = start_collector(&format!(
-        r#"cluster = "acl"
-listen = "127.0.0.1:0"
-state_dir = {:?}
-evaluation_interval = "200ms"
-[ingest]
-allow_unauthenticated = true
-[kafka]
+        r#"{header}[kafka]
 metadata_interval = "500ms"
 timeout = "2s"
 [kafka.properties]
@@ -108,7 +104,7 @@ timeout = "2s"
 [probe]
 interval = "200ms"
 "#,
-        state.path().to_str().unwrap()
+        header = open_collector_config("acl", state.path())
     ));
     let said = "probe: the cluster refuses to create topic brokerwatch-probe (";
     eventually("the refusal said", Duration::from_secs(30), || {

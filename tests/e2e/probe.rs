@@ -5,9 +5,12 @@
 //! twice is a duplicate (lost and out-of-order records are the model's
 //! tests').
 
+use std::path::Path;
 use std::time::Duration;
 
-use brokerwatch_tests::{eventually, free_port, get_json, start_collector, start_tansu, Scrape};
+use brokerwatch_tests::{
+    eventually, free_port, get_json, open_collector_config, start_collector, start_tansu, Scrape,
+};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -39,15 +42,9 @@ fn probe_alerts(url: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
-fn probe_config(state_dir: &str, bootstrap: &str) -> String {
+fn probe_config(state_dir: &Path, bootstrap: &str) -> String {
     format!(
-        r#"cluster = "probed"
-listen = "127.0.0.1:0"
-state_dir = {state_dir:?}
-evaluation_interval = "200ms"
-[ingest]
-allow_unauthenticated = true
-[kafka]
+        r#"{header}[kafka]
 metadata_interval = "500ms"
 timeout = "2s"
 [kafka.properties]
@@ -60,7 +57,8 @@ window = "3s"
 for = "0s"
 [rules.KafkaProbeEndToEndLatencyHigh]
 for = "0s"
-"#
+"#,
+        header = open_collector_config("probed", state_dir)
     )
 }
 
@@ -75,10 +73,7 @@ fn a_broker_set_down_fires_its_own_probe_alert_only_and_recovers() {
             .expect("leader");
     }
     let state = tempfile::tempdir().unwrap();
-    let (collector, url) = start_collector(&probe_config(
-        state.path().to_str().unwrap(),
-        &mock.bootstrap_servers(),
-    ));
+    let (collector, url) = start_collector(&probe_config(state.path(), &mock.bootstrap_servers()));
     let metrics = format!("{url}/metrics");
     eventually(
         "records read back through every broker",
@@ -241,7 +236,7 @@ fn on_a_real_broker_the_probe_times_its_records_and_loses_none() {
     let _tansu = start_tansu(port);
     let bootstrap = format!("127.0.0.1:{port}");
     let state = tempfile::tempdir().unwrap();
-    let config = probe_config(state.path().to_str().unwrap(), &bootstrap).replace(
+    let config = probe_config(state.path(), &bootstrap).replace(
         "interval = \"200ms\"\ntimeout = \"1s\"\nwindow = \"3s\"",
         "interval = \"300ms\"\ntimeout = \"2s\"\nwindow = \"60s\"",
     );
@@ -309,7 +304,7 @@ fn a_broker_restart_that_kills_the_probes_client_does_not_stop_the_collector() {
     let port = free_port();
     let mut tansu = start_tansu(port);
     let state = tempfile::tempdir().unwrap();
-    let config = probe_config(state.path().to_str().unwrap(), &format!("127.0.0.1:{port}"))
+    let config = probe_config(state.path(), &format!("127.0.0.1:{port}"))
         .replace("interval = \"200ms\"", "interval = \"300ms\"")
         .replace("timeout = \"1s\"", "timeout = \"2s\"");
     let (mut collector, url) = start_collector(&config);
