@@ -6,10 +6,12 @@
 //! tests').
 
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use brokerwatch_tests::{
-    eventually, free_port, get_json, open_collector_config, start_collector, start_tansu, Scrape,
+    eventually, free_port, get_json, open_collector_config, scripted_kafka, start_collector,
+    start_tansu, start_tansu_behind, Scrape,
 };
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -392,4 +394,61 @@ fn a_broker_restart_that_kills_the_probes_client_does_not_stop_the_collector() {
         "probe process restarts on the broker's restart: {restarts}; read back {before} before it, {} in all",
         received(&scrape)
     );
+}
+
+/// A record batch taken out of a Fetch answer on its way back (a proxy in
+/// front of tansu): to the consumer, a record the broker acknowledged with
+/// acks=all is gone while later ones come. The probe counts it lost and
+/// KafkaProbeMessagesLost names the broker.
+#[test]
+fn on_a_real_broker_an_acknowledged_record_gone_from_the_log_is_lost() {
+    let port = free_port();
+    let proxy = scripted_kafka::BatchDroppingProxy::start(port);
+    let _tansu = start_tansu_behind(port, proxy.port);
+    let state = tempfile::tempdir().unwrap();
+    let config = probe_config(state.path(), &format!("127.0.0.1:{}", proxy.port))
+        .replace("interval = \"200ms\"", "interval = \"300ms\"")
+        .replace("timeout = \"1s\"", "timeout = \"2s\"")
+        .replace("window = \"3s\"", "window = \"60s\"");
+    let (collector, url) = start_collector(&config);
+    let metrics = format!("{url}/metrics");
+    let count = |name: &str| {
+        Scrape::fetch(&metrics)
+            .sum(name, &[("broker", "111")])
+            .unwrap_or(0.0)
+    };
+    eventually("records read back", Duration::from_secs(60), || {
+        (count("brokerwatch_probe_records_received_total") >= 10.0).then_some(())
+    });
+    assert_eq!(count("brokerwatch_probe_records_lost_total"), 0.0);
+    proxy.drop_next.store(true, Ordering::SeqCst);
+    let alert = eventually("KafkaProbeMessagesLost", Duration::from_secs(30), || {
+        get_json(&format!("{url}/api/v1/alerts"))
+            .as_array()?
+            .iter()
+            .find(|a| {
+                a["labels"]["alertname"] == "KafkaProbeMessagesLost" && a["state"] == "firing"
+            })
+            .cloned()
+    });
+    assert!(!proxy.drop_next.load(Ordering::SeqCst), "one batch dropped");
+    assert_eq!(
+        count("brokerwatch_probe_records_lost_total"),
+        1.0,
+        "{}",
+        collector.log()
+    );
+    assert_eq!(alert["labels"]["broker"], "111");
+    assert_eq!(
+        alert["annotations"]["summary"],
+        "1 acknowledged records lost on broker 111"
+    );
+    // Later records keep coming, and nothing else is lost.
+    let received = count("brokerwatch_probe_records_received_total");
+    eventually(
+        "records read back after the gap",
+        Duration::from_secs(30),
+        || (count("brokerwatch_probe_records_received_total") >= received + 10.0).then_some(()),
+    );
+    assert_eq!(count("brokerwatch_probe_records_lost_total"), 1.0);
 }

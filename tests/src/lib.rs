@@ -237,7 +237,14 @@ pub fn tansu_binary() -> PathBuf {
 /// tansu on 127.0.0.1:`port` with in-memory storage (a restart comes back
 /// empty), once it accepts connections.
 pub fn start_tansu(port: u16) -> Daemon {
+    start_tansu_behind(port, port)
+}
+
+/// tansu listening on `port` and telling clients to come to `advertised`
+/// (a proxy in front of it).
+pub fn start_tansu_behind(port: u16, advertised: u16) -> Daemon {
     let url = format!("tcp://127.0.0.1:{port}");
+    let advertised_url = format!("tcp://127.0.0.1:{advertised}");
     let daemon = Daemon::start(
         &tansu_binary(),
         &[
@@ -245,7 +252,7 @@ pub fn start_tansu(port: u16) -> Daemon {
             "--listener-url",
             &url,
             "--advertised-listener-url",
-            &url,
+            &advertised_url,
             "--storage-engine",
             "memory://tansu/",
         ],
