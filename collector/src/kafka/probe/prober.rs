@@ -105,9 +105,8 @@ pub fn run(kafka: &KafkaConfig, config: &ProbeConfig, mut publish: impl FnMut(Pr
             return;
         }
     };
-    let run = u64::from_be_bytes(
-        (unix_now().to_bits() ^ u64::from(std::process::id()).rotate_left(32)).to_be_bytes(),
-    );
+    // Distinct per process and start: the start time's bits, the pid mixed in.
+    let run = unix_now().to_bits() ^ u64::from(std::process::id()).rotate_left(32);
     let grace = (2.0 * config.interval.as_secs_f64()).max(1.0);
     let mut prober = Prober {
         probe: Probe::new(run, grace, config.window.as_secs_f64()),
